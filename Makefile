@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make sample   set up (venv, pinned jars) and run the pipeline on the shipped sample
+#   make test     set up and run the tests
+# Downloads are cached outside the clone: pip in ~/.cache/pip, jars in ~/.cache/lakehouse/jars
+# and ~/.m2. PYTHON must be a Python 3.11.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup sample test bench-ingest clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml infra/pom.xml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+	@command -v java >/dev/null || { echo "error: java not found: install a JDK 17 (apt-get install openjdk-17-jdk-headless)"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m infra.jars fetch
+	touch $(STAMP)
+
+sample: setup
+	$(VENV)/bin/lakehouse sample
+
+test: setup
+	$(PY) -m pytest -q
+
+bench-ingest: setup
+	$(PY) bench/ingest_bench.py --records 100000
+
+clean:
+	rm -rf lake build spark-warehouse metastore_db derby.log

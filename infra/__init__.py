@@ -1,0 +1,1 @@
+"""Deployment material: JVM dependency pins (pom.xml), run-profile configs (conf/), jar fetching."""

@@ -1,0 +1,1 @@
+"""spark-submit entry points, one per stage, plus the `lakehouse` CLI (jobs/cli.py)."""

@@ -1,0 +1,1 @@
+"""Plumbing every job imports: config, SparkSession factory, lake tables, the run registry."""

@@ -1,0 +1,81 @@
+"""Run-profile configuration: infra/conf/base.yaml, a profile on top, then CLI overrides."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "infra" / "conf"
+
+
+class ConfigError(ValueError):
+    """A profile or an override that cannot be used; the message says which and why."""
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (top or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def parse_override(item: str) -> dict:
+    """`a.b.c=value` -> {"a": {"b": {"c": value}}}; the value is read as YAML (numbers, lists, ...)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.path=value")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {item!r} has an empty key")
+    try:
+        value: Any = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    for p in reversed(parts):
+        value = {p: value}
+    return value
+
+
+def load_config(profile: str = "sample", overrides: list[str] | None = None) -> dict:
+    """Merge base.yaml, the profile (a name under infra/conf or a path) and the overrides.
+
+    LAKEHOUSE_ROOT, when set, replaces lake.root (before CLI overrides).
+    """
+    cfg = _read_yaml(CONF_DIR / "base.yaml")
+    prof_path = Path(profile) if profile.endswith((".yaml", ".yml")) else CONF_DIR / f"{profile}.yaml"
+    if not prof_path.exists():
+        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"unknown profile {profile!r}: use one of {known} or a path to a YAML file")
+    cfg = deep_merge(cfg, _read_yaml(prof_path))
+    cfg["profile"] = prof_path.stem
+    if os.environ.get("LAKEHOUSE_ROOT"):
+        cfg = deep_merge(cfg, {"lake": {"root": os.environ["LAKEHOUSE_ROOT"]}})
+    for item in overrides or []:
+        cfg = deep_merge(cfg, parse_override(item))
+    return cfg
+
+
+def config_hash(cfg: dict) -> str:
+    """Stable short hash of a config (key order does not matter)."""
+    blob = json.dumps(cfg, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,57 @@
+"""What every job's main() shares: common CLI options, logging, config + SparkSession + lake."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from jobs.common.config import ConfigError, load_config
+from jobs.common.lake import Lake
+
+
+def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--profile", default="sample", help="run profile: sample, nightly, cluster, or a YAML path")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key, e.g. --set spark.conf.spark.sql.shuffle.partitions=16")
+    ap.add_argument("--lake", help="lake root (local folder, s3a://bucket/prefix); overrides lake.root")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    overrides = list(args.overrides)
+    if args.lake:
+        overrides.append(f"lake.root={args.lake}")
+    return load_config(args.profile, overrides)
+
+
+def open_lake(args: argparse.Namespace, app: str):
+    """(cfg, spark, lake) for a job's parsed arguments; prints where the Spark UI is."""
+    from jobs.common.spark import get_spark, ui_url
+
+    configure_logging(getattr(args, "verbose", False))
+    cfg = config_from_args(args)
+    spark = get_spark(cfg, app)
+    url = ui_url(spark)
+    if url:
+        logging.getLogger("lakehouse").info("Spark UI: %s", url)
+    return cfg, spark, Lake(spark, cfg["lake"]["root"])
+
+
+def run_main(fn, argv=None) -> int:
+    """Call a job's main body, turning config and input errors into one clear line and exit 2."""
+    from pipelines.ingest import InputError
+
+    try:
+        return fn(argv) or 0
+    except (ConfigError, InputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

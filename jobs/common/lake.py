@@ -1,0 +1,129 @@
+"""The lake: one root (local folder, s3a:// or hdfs://), medallion databases, Delta helpers.
+
+Tables are created on first use at `<root>/<database>/<table>` and registered in the
+session catalog, so `spark.sql("SELECT ... FROM bronze.documents")` works in every session
+(with the in-memory catalog of local mode the registration is redone at each start; with a
+Hive metastore or Unity Catalog it is a no-op after the first time).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from functools import reduce
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from schemas.lineage import check_lineage
+from schemas.tables import DATABASES, TABLES, TableSpec, table
+
+log = logging.getLogger("lakehouse")
+
+
+def normalize_root(root: str) -> str:
+    """Local paths become absolute `file:` URIs; URIs with a scheme are kept (trailing / dropped)."""
+    if "://" in root:
+        return root.rstrip("/")
+    if root.startswith("file:"):
+        root = root[len("file:"):]
+    return "file:" + os.path.abspath(os.path.expanduser(root))
+
+
+class Lake:
+    def __init__(self, spark: SparkSession, root: str):
+        self.spark = spark
+        self.root = normalize_root(root)
+        self._registered: set[str] = set()
+        for db in DATABASES:
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
+        self.register_existing()
+
+    # -- paths and registration -------------------------------------------------------
+    def path(self, name: str) -> str:
+        spec = table(name)
+        return f"{self.root}/{spec.database}/{spec.short}"
+
+    def exists(self, name: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def register(self, name: str) -> None:
+        if name not in self._registered:
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{self.path(name)}'")
+            self._registered.add(name)
+
+    def register_existing(self) -> list[str]:
+        """Register every table of the registry that already exists under the root."""
+        found = [n for n in TABLES if self.exists(n)]
+        for n in found:
+            self.register(n)
+        return found
+
+    def ensure(self, name: str) -> TableSpec:
+        """Create the table (empty, with its schema, partitioning and properties) if missing."""
+        spec = table(name)
+        if not self.exists(name):
+            b = (DeltaTable.createIfNotExists(self.spark).location(self.path(name)).addColumns(spec.schema))
+            if spec.partition_by:
+                b = b.partitionedBy(*spec.partition_by)
+            for k, v in spec.properties.items():
+                b = b.property(k, v)
+            b.execute()
+            log.info("created %s at %s", name, self.path(name))
+        self.register(name)
+        return spec
+
+    # -- reads and versions -----------------------------------------------------------
+    def read(self, name: str, version: int | None = None) -> DataFrame:
+        self.ensure(name)
+        r = self.spark.read.format("delta")
+        if version is not None:
+            r = r.option("versionAsOf", version)
+        return r.load(self.path(name))
+
+    def version(self, name: str) -> int | None:
+        """Latest Delta version of a table, None when it does not exist yet."""
+        if not self.exists(name):
+            return None
+        return DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]["version"]
+
+    # -- writes ------------------------------------------------------------------------
+    def conform(self, name: str, df: DataFrame) -> DataFrame:
+        """Select the table's columns in schema order, cast to the schema's types."""
+        spec = table(name)
+        missing = [f.name for f in spec.schema.fields if f.name not in df.columns]
+        if missing:
+            raise ValueError(f"{name}: frame lacks columns {missing}")
+        have = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+        return df.select([df[f.name] if have[f.name] == f.dataType.simpleString()
+                          else df[f.name].cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+
+    def merge_insert(self, name: str, df: DataFrame, check: bool = True) -> int:
+        """Insert rows whose keys are not in the table yet; existing keys are left as they are.
+
+        Returns the number of rows inserted. Idempotent: the same input twice inserts once.
+        """
+        spec = self.ensure(name)
+        df = self.conform(name, df)
+        if check and spec.lineage:
+            check_lineage(df, name)
+        cond = reduce(lambda a, b: f"{a} AND {b}", [f"t.{k} <=> s.{k}" for k in spec.keys])
+        (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
+         .merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute())
+        return self._last_inserted(name)
+
+    def merge_upsert(self, name: str, df: DataFrame) -> None:
+        """Update matching keys with all columns, insert the rest (used for ops.runs status)."""
+        spec = self.ensure(name)
+        df = self.conform(name, df)
+        cond = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
+         .merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+    def append(self, name: str, df: DataFrame) -> None:
+        self.ensure(name)
+        self.conform(name, df).write.format("delta").mode("append").save(self.path(name))
+
+    def _last_inserted(self, name: str) -> int:
+        h = DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]
+        m = h["operationMetrics"] or {}
+        return int(m.get("numTargetRowsInserted", m.get("numOutputRows", 0)))

@@ -1,0 +1,160 @@
+"""The run registry: one ops.runs row per stage run, and the ops.rejects writer.
+
+    with StageRun(lake, "ingest", cfg, args) as run:
+        run.inputs(...); ...; run.count(rows_in=..., kept=..., rejected=..., written=...)
+
+The row is written as `running` at the start and updated to `succeeded` or `failed` at the
+end, with the input/output Delta versions, counts, metrics and timings. A succeeded run
+must satisfy rows_in = rows_kept + rows_rejected, or it is marked failed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import time
+import uuid
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.common.config import config_hash
+from jobs.common.lake import Lake
+
+log = logging.getLogger("lakehouse")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@lru_cache(maxsize=1)
+def pipeline_version() -> str:
+    try:
+        return metadata.version("lakehouse-etl")
+    except metadata.PackageNotFoundError:
+        m = re.search(r"^version\s*=\s*(\S+)", (REPO / "setup.cfg").read_text(), re.M)
+        return m.group(1) if m else "0+unknown"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit (and +dirty) when running from a checkout."""
+    try:
+        sha = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{pipeline_version()}+g{sha}" if sha else pipeline_version()
+
+
+_SECRET_PATTERNS = [
+    (re.compile(r"AKIA[0-9A-Z]{16}"), "AKIA****"),
+    (re.compile(r"(?i)((?:secret|password|passwd|token|access[_-]?key)[\"']?\s*[=:]\s*)\S+"), r"\1****"),
+    (re.compile(r"(?i)(s3a?://)[^:/@\s]+:[^@\s]+@"), r"\1****@"),
+]
+
+
+def scrub(text: str, limit: int = 4000) -> str:
+    """Mask credential-looking substrings before anything reaches logs or ops tables."""
+    for pat, rep in _SECRET_PATTERNS:
+        text = pat.sub(rep, text)
+    return text[:limit]
+
+
+def new_run_id(stage: str) -> str:
+    return f"{stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+class AccountingError(RuntimeError):
+    """rows in != rows kept + rows rejected."""
+
+
+class StageRun:
+    def __init__(self, lake: Lake, stage: str, cfg: dict, args: dict | None = None):
+        self.lake, self.stage, self.cfg = lake, stage, cfg
+        self.run_id = new_run_id(stage)
+        self.args = json.dumps(args or {}, sort_keys=True, default=str)
+        self.started_at = datetime.now(timezone.utc)
+        self._t0 = time.monotonic()
+        self.input_versions: dict[str, int] = {}
+        self.output_tables: list[str] = []
+        self.rows_in = self.rows_kept = self.rows_rejected = self.rows_written = None
+        self.metrics: dict[str, float] = {}
+
+    # -- what the job reports -----------------------------------------------------------
+    def inputs(self, *tables: str) -> None:
+        for t in tables:
+            v = self.lake.version(t)
+            if v is not None:
+                self.input_versions[t] = v
+
+    def outputs(self, *tables: str) -> None:
+        self.output_tables.extend(t for t in tables if t not in self.output_tables)
+
+    def count(self, rows_in: int, kept: int, rejected: int, written: int | None = None) -> None:
+        self.rows_in, self.rows_kept, self.rows_rejected, self.rows_written = rows_in, kept, rejected, written
+
+    def metric(self, name: str, value: float) -> None:
+        self.metrics[name] = float(value)
+
+    # -- the ops.runs row -------------------------------------------------------------------
+    def _row(self, status: str, error: str | None = None) -> dict:
+        finished = None if status == "running" else datetime.now(timezone.utc)
+        sc = self.lake.spark.sparkContext
+        out_versions = {t: self.lake.version(t) for t in self.output_tables} if finished else {}
+        return {
+            "run_id": self.run_id, "stage": self.stage, "status": status,
+            "profile": self.cfg.get("profile"), "config_hash": config_hash(self.cfg),
+            "config_json": scrub(json.dumps(self.cfg, sort_keys=True, default=str), 100_000),
+            "code_version": code_version(), "args": scrub(self.args),
+            "input_versions": self.input_versions,
+            "output_versions": {k: v for k, v in out_versions.items() if v is not None},
+            "rows_in": self.rows_in, "rows_kept": self.rows_kept, "rows_rejected": self.rows_rejected,
+            "rows_written": self.rows_written, "metrics": self.metrics,
+            "started_at": self.started_at, "finished_at": finished,
+            "duration_s": (time.monotonic() - self._t0) if finished else None,
+            "spark_app_id": sc.applicationId, "spark_master": sc.master, "error": error,
+        }
+
+    def _write(self, status: str, error: str | None = None) -> None:
+        from schemas.tables import OPS_RUNS
+        df = self.lake.spark.createDataFrame([self._row(status, error)], OPS_RUNS)
+        self.lake.merge_upsert("ops.runs", df)
+
+    def __enter__(self) -> "StageRun":
+        self._write("running")
+        log.info("run %s started (stage %s, config %s)", self.run_id, self.stage, config_hash(self.cfg))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None and self.rows_in is not None:
+            if self.rows_in != self.rows_kept + self.rows_rejected:
+                exc = AccountingError(f"{self.stage}: rows_in {self.rows_in} != kept {self.rows_kept} "
+                                      f"+ rejected {self.rows_rejected}")
+        if exc is None:
+            self._write("succeeded")
+            log.info("run %s succeeded: in=%s kept=%s rejected=%s written=%s", self.run_id,
+                     self.rows_in, self.rows_kept, self.rows_rejected, self.rows_written)
+            return False
+        msg = scrub(f"{type(exc).__name__}: {exc}")
+        try:
+            self._write("failed", msg)
+        except Exception:  # the original error matters more than a failed status write
+            log.exception("could not record the failure of run %s", self.run_id)
+        log.error("run %s failed: %s", self.run_id, msg)
+        if exc_type is None:  # the accounting check failed on an otherwise clean exit
+            raise exc
+        return False
+
+
+def reject_id_col(stage: str) -> F.Column:
+    """Spark expression for the reject MERGE key, for stages that reject whole rows."""
+    return F.sha2(F.concat_ws("\x1f", F.lit(stage), F.coalesce("source_record", "doc_id"), "reason"), 256)
+
+
+def write_rejects(lake: Lake, rejects: DataFrame) -> int:
+    """MERGE reject rows into ops.rejects (insert-only on reject_id). Returns rows inserted."""
+    return lake.merge_insert("ops.rejects", rejects, check=False)

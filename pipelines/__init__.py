@@ -1,0 +1,1 @@
+"""Stage logic: DataFrame -> DataFrame transforms and the per-partition bodies. No job wiring."""

@@ -1,0 +1,203 @@
+"""Ingest: input files -> outcome rows (bronze rows or rejects), parsed on executors.
+
+The driver lists files through Hadoop's FileSystem (so local paths, s3a:// and hdfs://
+all work), packs them into balanced tasks (largest first onto the least loaded task), and
+each task streams its files through the format readers with `mapInArrow`. A file is never
+split across tasks: WARC and compressed JSONL can only be read from the start.
+"""
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import json
+from datetime import datetime, timezone
+from typing import Iterator
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+from pipelines.ingest.media import MEDIA_EXTENSIONS, media_row
+from pipelines.ingest.records import DOC_OUTCOME, MEDIA_OUTCOME, IngestContext, basename, reject
+from pipelines.ingest.streams import UnreadableInput, open_uri
+
+FILES_SCHEMA = StructType([
+    StructField("file_uri", StringType(), False), StructField("size_bytes", LongType(), False),
+    StructField("mtime_ms", LongType(), False), StructField("format", StringType(), False),
+    StructField("dataset", StringType(), False), StructField("license", StringType()),
+])
+WARC_SUFFIXES = (".warc", ".warc.gz", ".warc.zst", ".wet", ".wet.gz", ".warc.wet.gz")
+JSONL_SUFFIXES = tuple(s + c for s in (".jsonl", ".json", ".ndjson") for c in ("", ".gz", ".zst", ".zstd"))
+BATCH_ROWS, BATCH_BYTES = 500, 64 << 20
+
+
+class InputError(ValueError):
+    """An input path that does not exist or a manifest that cannot be read."""
+
+
+def format_of(name: str) -> str:
+    n = name.lower()
+    if n.endswith(WARC_SUFFIXES):
+        return "warc"
+    if n.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if n.endswith(".parquet"):
+        return "parquet"
+    if any(n.endswith(e) for e in MEDIA_EXTENSIONS):
+        return "media"
+    return "unsupported"
+
+
+def _to_uri(path: str) -> str:
+    if "://" in path or path.startswith("file:"):
+        return path
+    import os
+    return "file:" + os.path.abspath(os.path.expanduser(path))
+
+
+def list_inputs(spark: SparkSession, inputs: list[str], dataset: str, license: str | None = None) -> list[dict]:
+    """Files under the given paths/globs (recursively), hidden and _-prefixed names skipped."""
+    jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+    out: dict[str, dict] = {}
+    for inp in inputs:
+        p = jvm.org.apache.hadoop.fs.Path(_to_uri(inp))
+        fs = p.getFileSystem(conf)
+        statuses = fs.globStatus(p)
+        if not statuses:
+            raise InputError(f"input not found: {inp}")
+        for st in statuses:
+            files = []
+            if st.isDirectory():
+                it = fs.listFiles(st.getPath(), True)
+                while it.hasNext():
+                    files.append(it.next())
+            else:
+                files.append(st)
+            for f in files:
+                uri = f.getPath().toString()
+                name = basename(uri)
+                if name.startswith((".", "_")) or name.endswith(".crc"):
+                    continue
+                out[uri] = {"file_uri": uri, "size_bytes": f.getLen(), "mtime_ms": f.getModificationTime(),
+                            "format": format_of(name), "dataset": dataset, "license": license}
+    return sorted(out.values(), key=lambda r: r["file_uri"])
+
+
+def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict]:
+    """Media manifest (JSONL: path, optional dataset and license; paths relative to it)."""
+    base = _to_uri(manifest).rsplit("/", 1)[0]
+    try:
+        with open_uri(_to_uri(manifest)) as fh:
+            lines = fh.read().decode("utf-8").splitlines()
+    except (UnreadableInput, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read manifest {manifest}: {e}") from None
+    entries: dict[str, dict] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            e = json.loads(line)
+            path = e["path"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise InputError(f"{manifest}:{n}: each line must be a JSON object with a 'path'") from None
+        uri = path if "://" in path or path.startswith(("/", "file:")) else f"{base}/{path}"
+        entries[_to_uri(uri)] = {"dataset": e.get("dataset") or dataset, "license": e.get("license")}
+    files = list_inputs(spark, list(entries), dataset) if entries else []
+    for f in files:
+        f.update(entries.get(f["file_uri"], {}), format="media")
+    return files
+
+
+def plan_tasks(files: list[dict], n_tasks: int) -> list[list[dict]]:
+    """Balanced bins of files: largest first onto the least loaded bin (LPT scheduling)."""
+    n_tasks = max(1, min(n_tasks, len(files)))
+    heap = [(0, k) for k in range(n_tasks)]
+    bins: list[list[dict]] = [[] for _ in range(n_tasks)]
+    for f in sorted(files, key=lambda r: -r["size_bytes"]):
+        load, k = heapq.heappop(heap)
+        bins[k].append(f)
+        heapq.heappush(heap, (load + f["size_bytes"] + 4096, k))
+    return [b for b in bins if b]
+
+
+def _batches(rows: Iterator[dict], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    buf, size = [], 0
+    for r in rows:
+        buf.append(r)
+        size += len(r.get("text") or r.get("content") or b"")
+        if len(buf) >= BATCH_ROWS or size >= BATCH_BYTES:
+            yield pa.RecordBatch.from_pylist(buf, schema=schema)
+            buf, size = [], 0
+    if buf:
+        yield pa.RecordBatch.from_pylist(buf, schema=schema)
+
+
+def _file_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
+    from pipelines.ingest.dumps import iter_jsonl, iter_parquet
+    from pipelines.ingest.warc import iter_warc
+
+    uri, dataset = f["file_uri"], f["dataset"]
+    if f.get("license"):  # --license given for this input: the default where records state none
+        ctx = dataclasses.replace(ctx, dataset_licenses={**ctx.dataset_licenses, dataset: f["license"]})
+    readers = {"warc": iter_warc, "jsonl": iter_jsonl, "parquet": iter_parquet}
+    if f["format"] not in readers:
+        yield reject(ctx, reason="unsupported_format", detail=f"no reader for {basename(uri)}",
+                     source_uri=uri, source_record=basename(uri), dataset=dataset)
+        return
+    try:
+        stream = open_uri(uri, seekable=f["format"] == "parquet")
+    except UnreadableInput as e:
+        yield reject(ctx, reason="unreadable_file", detail=str(e), source_uri=uri, source_record=basename(uri),
+                     dataset=dataset)
+        return
+    with stream:
+        yield from readers[f["format"]](stream, uri, dataset, ctx)
+
+
+def _media_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
+    def read_all() -> bytes:
+        with open_uri(f["file_uri"]) as fh:
+            return fh.read()
+    yield media_row(f["file_uri"], f["size_bytes"], f["mtime_ms"], f["dataset"], f.get("license"), read_all, ctx)
+
+
+def _parse_fn(ctx: IngestContext, media: bool):
+    schema = MEDIA_OUTCOME if media else DOC_OUTCOME
+    rows_of = _media_rows if media else _file_rows
+
+    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            for f in b.to_pylist():
+                yield from _batches(rows_of(f, ctx), schema)
+    return parse
+
+
+def parse_files(spark: SparkSession, files: list[dict], ctx: IngestContext, media: bool = False,
+                tasks_per_core: int = 3) -> DataFrame:
+    """Outcome rows for the files: bronze columns plus `reason`/`detail` (set on rejects)."""
+    schema = MEDIA_OUTCOME if media else DOC_OUTCOME
+    out_schema = from_arrow_schema(schema)
+    if not files:
+        return spark.createDataFrame([], out_schema)
+    sc = spark.sparkContext
+    bins = plan_tasks(files, sc.defaultParallelism * tasks_per_core)
+    rdd = sc.parallelize(bins, len(bins)).flatMap(lambda b: b)
+    return spark.createDataFrame(rdd, FILES_SCHEMA).mapInArrow(_parse_fn(ctx, media), out_schema)
+
+
+def context_from_config(cfg: dict, run_id: str, pipeline_version: str) -> IngestContext:
+    icfg = cfg.get("ingest", {})
+    fields = {k: list(v) for k, v in (icfg.get("fields") or {}).items()}
+    return IngestContext(
+        run_id=run_id, pipeline_version=pipeline_version, processed_at=datetime.now(timezone.utc),
+        default_license=icfg.get("default_license", "unknown"),
+        dataset_licenses={k: (v or {}).get("license") for k, v in (icfg.get("datasets") or {}).items()},
+        max_body_bytes=int(icfg.get("max_body_bytes", 16 << 20)),
+        text_content_types=tuple(icfg.get("text_content_types", IngestContext.text_content_types)),
+        fields=fields, inline_media_bytes=int((icfg.get("media") or {}).get("inline_max_bytes", 1 << 20)),
+    )
+
+
+__all__ = ["InputError", "list_inputs", "read_manifest", "parse_files", "context_from_config", "format_of",
+           "plan_tasks", "FILES_SCHEMA", "IngestContext"]

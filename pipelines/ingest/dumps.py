@@ -1,0 +1,140 @@
+"""JSONL (plain, .gz, .zst) and Parquet dumps -> bronze.documents rows.
+
+Field names are looked up from config (`ingest.fields`): the first present of each role.
+Reject reasons: decode_error (line not UTF-8), bad_json, missing_text, empty_body,
+too_large; for the file: truncated_archive, corrupt_archive, corrupt_file.
+"""
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timezone
+from typing import Iterator
+
+from pipelines.ingest.records import (
+    IngestContext, basename, host_of, lineage, make_doc_id, reject, sha256_hex,
+)
+from pipelines.ingest.streams import Decompressed
+
+DEFAULT_FIELDS = {
+    "text": ["text", "content", "raw_content", "body"], "id": ["id", "doc_id", "uuid"],
+    "url": ["url", "source_url", "uri"], "license": ["license", "licence"],
+    "timestamp": ["timestamp", "date", "fetch_time", "created_at"], "lang": ["lang", "language"],
+}
+
+
+def _pick(obj: dict, names: list[str]):
+    for n in names:
+        v = obj.get(n)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _timestamp(v) -> datetime | None:
+    if v is None:
+        return None
+    try:
+        if isinstance(v, datetime):
+            return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        if isinstance(v, (int, float)):
+            return datetime.fromtimestamp(v / 1000 if v > 1e11 else v, tz=timezone.utc)
+        d = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:512].lower()
+    return head.startswith("<") and ("<html" in head or "<!doctype html" in head or "<body" in head)
+
+
+def object_to_row(obj: dict, key_default: str, source_record: str, offset: int | None, rtype: str,
+                  uri: str, dataset: str, ctx: IngestContext) -> dict:
+    """One dump record (a dict) -> a bronze row or a reject row."""
+    fields = {**DEFAULT_FIELDS, **(ctx.fields or {})}
+    text = _pick(obj, fields["text"])
+    if text is None or not isinstance(text, str):
+        return reject(ctx, reason="missing_text", detail=f"no string field among {fields['text']}",
+                      source_uri=uri, source_record=source_record, dataset=dataset, source_offset=offset)
+    if not text.strip():
+        return reject(ctx, reason="empty_body", detail="text field is empty", source_uri=uri,
+                      source_record=source_record, dataset=dataset, source_offset=offset)
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) > ctx.max_body_bytes:
+        return reject(ctx, reason="too_large", detail=f"text of {len(raw)} bytes exceeds {ctx.max_body_bytes}",
+                      source_uri=uri, source_record=source_record, dataset=dataset, source_offset=offset)
+    rid = _pick(obj, fields["id"])
+    content_sha = sha256_hex(raw)
+    doc_id = make_doc_id(dataset, str(rid) if rid is not None else key_default, content_sha)
+    url = _pick(obj, fields["url"])
+    url = str(url) if url is not None else None
+    row = lineage(ctx, doc_id=doc_id, source_uri=uri, source_record=source_record, dataset=dataset,
+                  license=ctx.license_for(dataset, _pick(obj, fields["license"])), content_sha256=content_sha)
+    lang = _pick(obj, fields["lang"])
+    row.update(url=url, host=host_of(url), fetch_time=_timestamp(_pick(obj, fields["timestamp"])),
+               record_type=rtype, source_offset=offset, content_type=None, charset="utf-8",
+               http_status=None, http_headers=None, lang_hint=str(lang) if lang is not None else None,
+               content_format="html" if looks_like_html(text) else "text", byte_length=len(raw), text=text)
+    return row
+
+
+def iter_jsonl(stream, uri: str, dataset: str, ctx: IngestContext) -> Iterator[dict]:
+    name = basename(uri)
+    src = Decompressed(stream)
+    reader = io.BufferedReader(src, buffer_size=1 << 20)
+    offset, lineno = 0, 0
+    for line in reader:
+        lineno += 1
+        start, offset = offset, offset + len(line)
+        if not line.strip():
+            continue
+        rec = f"{name}:line={lineno}"
+        if not line.endswith(b"\n") and (src.truncated or src.error):
+            break  # the last, cut-off line belongs to the archive reject below
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            yield reject(ctx, reason="decode_error", detail=f"line is not UTF-8: {e.reason} at byte {e.start}",
+                         source_uri=uri, source_record=rec, dataset=dataset, source_offset=start)
+            continue
+        except json.JSONDecodeError as e:
+            yield reject(ctx, reason="bad_json", detail=f"{e.msg} at column {e.colno}",
+                         source_uri=uri, source_record=rec, dataset=dataset, source_offset=start)
+            continue
+        if not isinstance(obj, dict):
+            yield reject(ctx, reason="bad_json", detail=f"line holds a {type(obj).__name__}, not an object",
+                         source_uri=uri, source_record=rec, dataset=dataset, source_offset=start)
+            continue
+        yield object_to_row(obj, f"{name}:{lineno}", rec, start, "jsonl", uri, dataset, ctx)
+    if src.error:
+        yield reject(ctx, reason="corrupt_archive", detail=f"compressed data corrupt near byte {src.comp_pos}: "
+                     f"{src.error}", source_uri=uri, source_record=f"{name}@tail", dataset=dataset)
+    elif src.truncated:
+        yield reject(ctx, reason="truncated_archive", detail=f"file ends inside a compressed member after "
+                     f"line {lineno}", source_uri=uri, source_record=f"{name}@tail", dataset=dataset)
+
+
+def iter_parquet(stream, uri: str, dataset: str, ctx: IngestContext) -> Iterator[dict]:
+    import pyarrow.parquet as pq
+
+    name = basename(uri)
+    try:
+        pf = pq.ParquetFile(stream)
+    except Exception as e:  # pyarrow raises ArrowInvalid / OSError on damaged footers
+        yield reject(ctx, reason="corrupt_file", detail=f"not a readable Parquet file: {e}",
+                     source_uri=uri, source_record=f"{name}@footer", dataset=dataset)
+        return
+    wanted = {n for names in {**DEFAULT_FIELDS, **(ctx.fields or {})}.values() for n in names}
+    cols = [c for c in pf.schema_arrow.names if c in wanted]
+    row_no = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1000, columns=cols):
+            for obj in batch.to_pylist():
+                yield object_to_row(obj, f"{name}:{row_no}", f"{name}:row={row_no}", None, "parquet",
+                                    uri, dataset, ctx)
+                row_no += 1
+    except Exception as e:
+        yield reject(ctx, reason="corrupt_file", detail=f"Parquet read failed after row {row_no}: {e}",
+                     source_uri=uri, source_record=f"{name}@row={row_no}", dataset=dataset)

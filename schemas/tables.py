@@ -1,0 +1,141 @@
+"""Every lake table: schema, merge keys, partitioning. Tables are created on first use."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql.types import (
+    BinaryType, DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType,
+    TimestampType,
+)
+
+from schemas.lineage import LINEAGE_FIELDS
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str                       # "<database>.<table>"
+    schema: StructType
+    keys: tuple[str, ...]           # MERGE keys: a rerun with the same keys changes nothing
+    lineage: bool = True            # data tables carry (and are checked for) lineage columns
+    partition_by: tuple[str, ...] = ()
+    description: str = ""
+    properties: dict = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def short(self) -> str:
+        return self.name.split(".")[1]
+
+
+def _s(name, nullable=True):
+    return StructField(name, StringType(), nullable)
+
+
+BRONZE_DOCUMENTS = StructType(LINEAGE_FIELDS + [
+    _s("url"),
+    _s("host"),
+    StructField("fetch_time", TimestampType()),
+    _s("record_type", False),          # response | resource | conversion | jsonl | parquet
+    StructField("source_offset", LongType()),  # byte offset of the record (gzip member) in source_uri
+    _s("content_type"),                # mime type without parameters
+    _s("charset"),                     # encoding the text was decoded with
+    StructField("http_status", IntegerType()),
+    StructField("http_headers", MapType(StringType(), StringType())),  # the ones that matter
+    _s("lang_hint"),                   # Content-Language / WARC identified language / dump field
+    _s("content_format", False),       # html | text
+    StructField("byte_length", LongType(), False),
+    _s("text", False),                 # decoded body (HTML or plain text)
+])
+
+BRONZE_MEDIA = StructType(LINEAGE_FIELDS + [
+    _s("media_type", False),           # image | audio | video
+    _s("mime_type"),
+    StructField("size_bytes", LongType(), False),
+    StructField("modification_time", TimestampType()),
+    StructField("duration_s", DoubleType()),
+    StructField("width", IntegerType()),
+    StructField("height", IntegerType()),
+    StructField("sample_rate", IntegerType()),
+    StructField("channels", IntegerType()),
+    _s("codec"),
+    StructField("content", BinaryType()),  # the bytes, when small enough (ingest.media.inline_max_bytes)
+])
+
+OPS_RUNS = StructType([
+    _s("run_id", False),
+    _s("stage", False),
+    _s("status", False),               # running | succeeded | failed
+    _s("profile"),
+    _s("config_hash", False),
+    _s("config_json"),                 # the merged config (never credentials: they are not in config)
+    _s("code_version", False),
+    _s("args"),
+    StructField("input_versions", MapType(StringType(), LongType())),
+    StructField("output_versions", MapType(StringType(), LongType())),
+    StructField("rows_in", LongType()),
+    StructField("rows_kept", LongType()),
+    StructField("rows_rejected", LongType()),
+    StructField("rows_written", LongType()),   # new rows actually inserted (0 on an idempotent rerun)
+    StructField("metrics", MapType(StringType(), DoubleType())),
+    StructField("started_at", TimestampType(), False),
+    StructField("finished_at", TimestampType()),
+    StructField("duration_s", DoubleType()),
+    _s("spark_app_id"),
+    _s("spark_master"),
+    _s("error"),
+])
+
+OPS_REJECTS = StructType([
+    _s("reject_id", False),            # hash(stage, source_record or doc_id, reason): MERGE key
+    _s("doc_id"),
+    _s("stage", False),
+    _s("reason", False),               # reason code, e.g. decode_error, truncated_archive
+    _s("detail"),                      # human-readable; never a raw PII value
+    _s("source_uri"),
+    _s("source_record"),
+    _s("dataset"),
+    _s("ref_doc_id"),                  # e.g. the kept representative of a duplicate
+    _s("run_id", False),
+    StructField("rejected_at", TimestampType(), False),
+    _s("pipeline_version", False),
+])
+
+OPS_INGEST_FILES = StructType([
+    _s("file_uri", False),
+    StructField("size_bytes", LongType(), False),
+    StructField("modification_time", TimestampType(), False),
+    _s("format", False),
+    _s("dataset", False),
+    StructField("records_in", LongType()),
+    StructField("records_kept", LongType()),
+    StructField("records_rejected", LongType()),
+    _s("run_id", False),
+    StructField("ingested_at", TimestampType(), False),
+])
+
+_CDF = {"delta.enableChangeDataFeed": "true"}
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in [
+    TableSpec("bronze.documents", BRONZE_DOCUMENTS, ("doc_id",), partition_by=("dataset",),
+              description="raw text/HTML records as ingested, with source provenance", properties=_CDF),
+    TableSpec("bronze.media", BRONZE_MEDIA, ("doc_id",), partition_by=("media_type",),
+              description="raw audio/video/image references with probed metadata", properties=_CDF),
+    TableSpec("ops.runs", OPS_RUNS, ("run_id",), lineage=False,
+              description="one row per stage run: config hash, code version, Delta versions, counts"),
+    TableSpec("ops.rejects", OPS_REJECTS, ("reject_id",), lineage=False, partition_by=("stage",),
+              description="every dropped row with stage, reason code and run id"),
+    TableSpec("ops.ingest_files", OPS_INGEST_FILES, ("file_uri", "size_bytes", "modification_time"),
+              lineage=False, description="input files already ingested (size + mtime), so reruns skip them"),
+]}
+
+DATABASES = ("bronze", "silver", "gold", "ops")
+
+
+def table(name: str) -> TableSpec:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {sorted(TABLES)}") from None
