@@ -39,14 +39,26 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+# mappings whose keys themselves contain dots: the rest of an override path is one key there
+FLAT_KEYS = {("spark", "conf")}
+
+
 def parse_override(item: str) -> dict:
-    """`a.b.c=value` -> {"a": {"b": {"c": value}}}; the value is read as YAML (numbers, lists, ...)."""
+    """`a.b.c=value` -> {"a": {"b": {"c": value}}}; the value is read as YAML (numbers, lists, ...).
+
+    Under spark.conf the rest of the path is one Spark key:
+    `spark.conf.spark.sql.shuffle.partitions=16` sets "spark.sql.shuffle.partitions".
+    """
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like key.path=value")
     key, raw = item.split("=", 1)
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
         raise ConfigError(f"override {item!r} has an empty key")
+    for i in range(1, len(parts)):
+        if tuple(parts[:i]) in FLAT_KEYS:
+            parts = parts[:i] + [".".join(parts[i:])]
+            break
     try:
         value: Any = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:

@@ -24,6 +24,9 @@ def configure_logging(verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # PySpark 4 logs every failed query as a JSON blob; the jobs report errors themselves
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def config_from_args(args: argparse.Namespace) -> dict:

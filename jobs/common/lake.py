@@ -47,9 +47,29 @@ class Lake:
         return DeltaTable.isDeltaTable(self.spark, self.path(name))
 
     def register(self, name: str) -> None:
-        if name not in self._registered:
-            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{self.path(name)}'")
-            self._registered.add(name)
+        """Point the catalog name at this lake's table.
+
+        The in-memory catalog of local mode is re-pointed when another lake was opened in the
+        same session; a persistent metastore whose table points elsewhere is an error.
+        """
+        if name in self._registered:
+            return
+        path = self.path(name)
+        if self.spark.catalog.tableExists(name):
+            where = self.spark.sql(f"DESCRIBE DETAIL {name}").select("location").collect()[0][0]
+            if where.rstrip("/") != path:
+                if self.spark.conf.get("spark.sql.catalogImplementation", "in-memory") != "in-memory":
+                    raise RuntimeError(f"catalog table {name} points at {where}, but the lake root is "
+                                       f"{self.root}: drop it or use the lake it belongs to")
+                self.spark.sql(f"DROP TABLE {name}")  # external table: drops the name, not the data
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{path}'")
+        self._registered.add(name)
+
+    def activate(self) -> "Lake":
+        """Re-register this lake's tables (after another lake was opened in the same session)."""
+        self._registered.clear()
+        self.register_existing()
+        return self
 
     def register_existing(self) -> list[str]:
         """Register every table of the registry that already exists under the root."""
@@ -107,9 +127,10 @@ class Lake:
         if check and spec.lineage:
             check_lineage(df, name)
         cond = reduce(lambda a, b: f"{a} AND {b}", [f"t.{k} <=> s.{k}" for k in spec.keys])
+        before = self.version(name)
         (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
          .merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute())
-        return self._last_inserted(name)
+        return self._inserted_since(name, before)
 
     def merge_upsert(self, name: str, df: DataFrame) -> None:
         """Update matching keys with all columns, insert the rest (used for ops.runs status)."""
@@ -123,7 +144,10 @@ class Lake:
         self.ensure(name)
         self.conform(name, df).write.format("delta").mode("append").save(self.path(name))
 
-    def _last_inserted(self, name: str) -> int:
+    def _inserted_since(self, name: str, before: int | None) -> int:
+        """Rows inserted by the commit after `before` (a MERGE that changes nothing commits nothing)."""
         h = DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]
+        if before is not None and h["version"] == before:
+            return 0
         m = h["operationMetrics"] or {}
         return int(m.get("numTargetRowsInserted", m.get("numOutputRows", 0)))

@@ -52,7 +52,8 @@ def code_version() -> str:
 
 _SECRET_PATTERNS = [
     (re.compile(r"AKIA[0-9A-Z]{16}"), "AKIA****"),
-    (re.compile(r"(?i)((?:secret|password|passwd|token|access[_-]?key)[\"']?\s*[=:]\s*)\S+"), r"\1****"),
+    (re.compile(r"(?i)([\w.-]*(?:secret|password|passwd|token|access[_.-]?key)[\w.-]*[\"']?\s*[=:]\s*)[^\s,;]+"),
+     r"\1****"),
     (re.compile(r"(?i)(s3a?://)[^:/@\s]+:[^@\s]+@"), r"\1****@"),
 ]
 

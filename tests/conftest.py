@@ -1,0 +1,73 @@
+"""One local SparkSession for the whole test run, the sample corpus, and a lake ingested once."""
+from __future__ import annotations
+
+import pytest
+
+from jobs.common.config import load_config
+from jobs.common.lake import Lake
+
+TEST_OVERRIDES = [
+    "spark.master=local[2]",
+    "spark.conf.spark.ui.enabled=false",
+    "spark.conf.spark.sql.shuffle.partitions=4",
+    "spark.conf.spark.default.parallelism=2",
+    "spark.conf.spark.driver.memory=3g",
+]
+SAMPLE_DATASETS = ("sample-web", "sample-wet", "sample-dumps")
+
+
+def test_config(root) -> dict:
+    return load_config("sample", TEST_OVERRIDES + [f"lake.root={root}"])
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from jobs.common.spark import get_spark
+
+    cfg = test_config(tmp_path_factory.mktemp("unused-lake"))
+    session = get_spark(cfg, "lakehouse-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_dirs(tmp_path_factory):
+    from pipelines.sample_corpus import generate
+
+    return generate(tmp_path_factory.mktemp("sample"))
+
+
+def ingest_sample(spark, root, sample_dirs) -> tuple[Lake, dict, dict]:
+    from jobs.ingest import run_ingest
+
+    cfg = test_config(root)
+    lake = Lake(spark, cfg["lake"]["root"])
+    runs = {}
+    for ds in SAMPLE_DATASETS:
+        runs[ds] = run_ingest(spark, lake, cfg, [str(sample_dirs[ds])], ds)
+    runs["sample-media"] = run_ingest(spark, lake, cfg, [], "sample-media",
+                                      manifest=str(sample_dirs["sample-media"] / "manifest.jsonl"))
+    return lake, cfg, runs
+
+
+@pytest.fixture(scope="session")
+def _sample_lake(spark, sample_dirs, tmp_path_factory):
+    return ingest_sample(spark, tmp_path_factory.mktemp("lake"), sample_dirs)
+
+
+@pytest.fixture
+def sample_lake(_sample_lake):
+    """(lake, cfg, {dataset: run summary}) after ingesting the whole sample once; the catalog
+    names (bronze.documents, ...) point at this lake during the test."""
+    lake, cfg, runs = _sample_lake
+    lake.activate()
+    return lake, cfg, runs
+
+
+@pytest.fixture
+def lake_at(spark):
+    """A fresh Lake in the current session, re-pointing the catalog to it."""
+    def make(root) -> tuple[Lake, dict]:
+        cfg = test_config(root)
+        return Lake(spark, cfg["lake"]["root"]), cfg
+    return make
