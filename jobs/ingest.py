@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, pipeline_version, reject_id_col, write_rejects
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
 from pipelines.ingest import FILES_SCHEMA, context_from_config, list_inputs, parse_files, read_manifest
 
 log = logging.getLogger("lakehouse")
@@ -29,14 +29,23 @@ STAGE = "ingest"
 
 def split_outcomes(outcomes: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(kept rows, reject rows). A doc_id seen twice in one run keeps its first occurrence;
-    the others become `duplicate_record` rejects (an insert-only MERGE would add both)."""
+    the others become `duplicate_record` rejects (an insert-only MERGE would add both).
+
+    Duplicates are found by aggregating doc_ids alone; the window over whole rows runs only
+    for the (rare) duplicated ids."""
+    good = outcomes.filter(F.col("reason").isNull()).drop("reason", "detail")
+    bad = outcomes.filter(F.col("reason").isNotNull())
+    dup_ids = good.groupBy("doc_id").count().filter("count > 1").select("doc_id").collect()
+    if not dup_ids:
+        return good, bad
+    ids = outcomes.sparkSession.createDataFrame([(r.doc_id,) for r in dup_ids], "doc_id string")
+    ids = F.broadcast(ids) if len(dup_ids) < 1_000_000 else ids
     w = Window.partitionBy("doc_id").orderBy("source_uri", "source_record")
-    good = outcomes.filter(F.col("reason").isNull()).withColumn("_n", F.row_number().over(w))
-    kept = good.filter("_n = 1").drop("_n", "reason", "detail")
-    dups = (good.filter("_n > 1").withColumn("reason", F.lit("duplicate_record"))
-            .withColumn("detail", F.lit("same doc_id as another record of this run")))
-    rejects = outcomes.filter(F.col("reason").isNotNull()).unionByName(dups.drop("_n"))
-    return kept, rejects
+    dups = good.join(ids, "doc_id").withColumn("_n", F.row_number().over(w))
+    kept = good.join(ids, "doc_id", "left_anti").unionByName(dups.filter("_n = 1").drop("_n"))
+    extra = (dups.filter("_n > 1").drop("_n").withColumn("reason", F.lit("duplicate_record"))
+             .withColumn("detail", F.lit("same doc_id as another record of this run")))
+    return kept, bad.unionByName(extra)
 
 
 def to_reject_rows(rejects: DataFrame) -> DataFrame:
@@ -86,29 +95,34 @@ def run_ingest(spark: SparkSession, lake: Lake, cfg: dict, inputs: list[str], da
         media_files = [f for f in todo if f["format"] == "media"]
         docs_out = parse_files(spark, text_files, ctx).persist(StorageLevel.MEMORY_AND_DISK)
         media_out = parse_files(spark, media_files, ctx, media=True).persist(StorageLevel.MEMORY_AND_DISK)
+        timer = Timer(run)
         try:
-            docs, doc_rej = split_outcomes(docs_out)
-            media, media_rej = split_outcomes(media_out)
-            rows_in = docs_out.count() + media_out.count()
-            parse_s = time.monotonic() - t0
-            kept = docs.count() + media.count()
-            written = lake.merge_insert("bronze.documents", docs) if text_files else 0
-            if media_files:
-                written += lake.merge_insert("bronze.media", media)
-            rejects = to_reject_rows(doc_rej.unionByName(media_rej, allowMissingColumns=True))
-            rejected = rejects.count()
-            if rejected:
-                write_rejects(lake, rejects)
-            if todo:
-                out = docs_out.select("source_uri", "reason").unionByName(media_out.select("source_uri", "reason"))
-                lake.merge_insert("ops.ingest_files", file_rows(spark, todo, out, run.run_id), check=False)
+            with timer("parse_seconds"):
+                rows_in = docs_out.count() + media_out.count()
+            with timer("split_seconds"):
+                docs, doc_rej = split_outcomes(docs_out)
+                media, media_rej = split_outcomes(media_out)
+                kept = docs.count() + media.count()
+            with timer("merge_bronze_seconds"):
+                written = lake.merge_insert("bronze.documents", docs, source_persisted=True) if text_files else 0
+                if media_files:
+                    written += lake.merge_insert("bronze.media", media, source_persisted=True)
+            with timer("merge_rejects_seconds"):
+                rejects = to_reject_rows(doc_rej.unionByName(media_rej, allowMissingColumns=True))
+                rejected = rejects.count()
+                if rejected:
+                    write_rejects(lake, rejects)
+            with timer("merge_files_seconds"):
+                if todo:
+                    out = docs_out.select("source_uri", "reason").unionByName(media_out.select("source_uri", "reason"))
+                    lake.merge_insert("ops.ingest_files", file_rows(spark, todo, out, run.run_id), check=False)
         finally:
             docs_out.unpersist()
             media_out.unpersist()
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)
         run.outputs("bronze.documents", "bronze.media", "ops.rejects", "ops.ingest_files")
         secs = time.monotonic() - t0
-        for k, v in {"files": len(todo), "bytes": n_bytes, "parse_seconds": parse_s, "seconds": secs,
+        for k, v in {"files": len(todo), "bytes": n_bytes, "seconds": secs,
                      "records_per_s": rows_in / secs if secs else 0, "mb_per_s": n_bytes / 1e6 / secs if secs else 0}.items():
             run.metric(k, v)
         summary = {"run_id": run.run_id, "dataset": dataset, "files": len(todo), "bytes": n_bytes,

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from jobs.common.config import ConfigError, config_hash, load_config, parse_override
-from jobs.common.runs import scrub
+from jobs.common.runs import scrub, scrub_config
 
 
 def test_lakehouse_sql_answers_a_lineage_query(sample_lake, capsys):
@@ -67,3 +67,12 @@ def test_config_profiles_overrides_and_hash(tmp_path, monkeypatch):
 def test_scrub_masks_credentials():
     s = scrub("failed with AKIAABCDEFGHIJKLMNOP secret_key=abc123 s3a://user:pw@bucket/x password: hunter2")
     assert "AKIAABCDEFGHIJKLMNOP" not in s and "abc123" not in s and "pw@" not in s and "hunter2" not in s
+
+
+def test_config_json_masks_secret_keys_and_stays_json():
+    cfg = {"spark": {"conf": {"spark.hadoop.fs.s3a.secret.key": "xyz", "spark.hadoop.fs.s3a.access.key": "AK",
+                              "spark.sql.shuffle.partitions": 8}}}
+    out = json.loads(json.dumps(scrub_config(cfg)))
+    assert out["spark"]["conf"]["spark.hadoop.fs.s3a.secret.key"] == "****"
+    assert out["spark"]["conf"]["spark.hadoop.fs.s3a.access.key"] == "****"
+    assert out["spark"]["conf"]["spark.sql.shuffle.partitions"] == 8

@@ -5,12 +5,13 @@ import copy
 import hashlib
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "infra" / "conf"
+CONF = resources.files("infra") / "conf"   # a folder, or a folder inside --py-files zip
 
 
 class ConfigError(ValueError):
@@ -27,7 +28,7 @@ def deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -73,13 +74,16 @@ def load_config(profile: str = "sample", overrides: list[str] | None = None) -> 
 
     LAKEHOUSE_ROOT, when set, replaces lake.root (before CLI overrides).
     """
-    cfg = _read_yaml(CONF_DIR / "base.yaml")
-    prof_path = Path(profile) if profile.endswith((".yaml", ".yml")) else CONF_DIR / f"{profile}.yaml"
-    if not prof_path.exists():
-        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "base")
+    cfg = _read_yaml(CONF / "base.yaml")
+    if profile.endswith((".yaml", ".yml")):
+        prof_path, name = Path(profile), Path(profile).stem
+    else:
+        prof_path, name = CONF / f"{profile}.yaml", profile
+    if not prof_path.is_file():
+        known = sorted(p.name[:-5] for p in CONF.iterdir() if p.name.endswith(".yaml") and p.name != "base.yaml")
         raise ConfigError(f"unknown profile {profile!r}: use one of {known} or a path to a YAML file")
     cfg = deep_merge(cfg, _read_yaml(prof_path))
-    cfg["profile"] = prof_path.stem
+    cfg["profile"] = name
     if os.environ.get("LAKEHOUSE_ROOT"):
         cfg = deep_merge(cfg, {"lake": {"root": os.environ["LAKEHOUSE_ROOT"]}})
     for item in overrides or []:

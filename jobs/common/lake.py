@@ -117,10 +117,12 @@ class Lake:
         return df.select([df[f.name] if have[f.name] == f.dataType.simpleString()
                           else df[f.name].cast(f.dataType).alias(f.name) for f in spec.schema.fields])
 
-    def merge_insert(self, name: str, df: DataFrame, check: bool = True) -> int:
+    def merge_insert(self, name: str, df: DataFrame, check: bool = True, source_persisted: bool = False) -> int:
         """Insert rows whose keys are not in the table yet; existing keys are left as they are.
 
         Returns the number of rows inserted. Idempotent: the same input twice inserts once.
+        The source must not hold a key twice (the insert would add both). With
+        `source_persisted` (a persisted, deterministic source) Delta skips its own copy of it.
         """
         spec = self.ensure(name)
         df = self.conform(name, df)
@@ -128,8 +130,16 @@ class Lake:
             check_lineage(df, name)
         cond = reduce(lambda a, b: f"{a} AND {b}", [f"t.{k} <=> s.{k}" for k in spec.keys])
         before = self.version(name)
-        (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
-         .merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute())
+        key, prev = "spark.databricks.delta.merge.materializeSource", None
+        if source_persisted:
+            prev = self.spark.conf.get(key, "auto")
+            self.spark.conf.set(key, "none")
+        try:
+            (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
+             .merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute())
+        finally:
+            if prev is not None:
+                self.spark.conf.set(key, prev)
         return self._inserted_since(name, before)
 
     def merge_upsert(self, name: str, df: DataFrame) -> None:

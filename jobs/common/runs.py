@@ -65,6 +65,19 @@ def scrub(text: str, limit: int = 4000) -> str:
     return text[:limit]
 
 
+_SECRET_KEY = re.compile(r"(?i)(secret|password|passwd|token|access[_.-]?key|session[_.-]?key)")
+
+
+def scrub_config(obj):
+    """A copy of a config with the values of credential-like keys masked (stays valid JSON)."""
+    if isinstance(obj, dict):
+        return {k: "****" if _SECRET_KEY.search(str(k)) and not isinstance(v, dict) else scrub_config(v)
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub_config(v) for v in obj]
+    return scrub(obj, 10_000) if isinstance(obj, str) else obj
+
+
 def new_run_id(stage: str) -> str:
     return f"{stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
@@ -109,7 +122,7 @@ class StageRun:
         return {
             "run_id": self.run_id, "stage": self.stage, "status": status,
             "profile": self.cfg.get("profile"), "config_hash": config_hash(self.cfg),
-            "config_json": scrub(json.dumps(self.cfg, sort_keys=True, default=str), 100_000),
+            "config_json": json.dumps(scrub_config(self.cfg), sort_keys=True, default=str),
             "code_version": code_version(), "args": scrub(self.args),
             "input_versions": self.input_versions,
             "output_versions": {k: v for k, v in out_versions.items() if v is not None},
@@ -149,6 +162,26 @@ class StageRun:
         if exc_type is None:  # the accounting check failed on an otherwise clean exit
             raise exc
         return False
+
+
+class Timer:
+    """`with Timer(run)("merge_seconds"): ...` records the step's wall time as a run metric."""
+
+    def __init__(self, run: StageRun):
+        self.run = run
+
+    def __call__(self, name: str):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def timed():
+            t = time.monotonic()
+            try:
+                yield
+            finally:
+                self.run.metric(name, time.monotonic() - t)
+                log.info("%s %s: %.1fs", self.run.stage, name.removesuffix("_seconds"), time.monotonic() - t)
+        return timed()
 
 
 def reject_id_col(stage: str) -> F.Column:

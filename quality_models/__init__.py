@@ -1,0 +1,1 @@
+"""Quality classifiers (fastText and others): training, evaluation, versioning, application in Spark."""

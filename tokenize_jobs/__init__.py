@@ -1,0 +1,1 @@
+"""Modality tokenizers (text BPE, image VQ, audio RVQ, video) and the unified vocabulary."""

@@ -1,0 +1,1 @@
+"""The thin Megatron-core trainer that reads the exported token shards."""
