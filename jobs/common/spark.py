@@ -38,6 +38,7 @@ def get_spark(cfg: dict, app_name: str | None = None) -> SparkSession:
     builder = SparkSession.builder.appName(name)
     if under_spark_submit():
         spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel(os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "WARN"))
         for k, v in {**scfg.get("conf", {}), **DELTA_CONF}.items():
             if spark.conf.get(k, None) is None and not k.startswith(("spark.driver.", "spark.ui.")):
                 spark.conf.set(k, str(v))
