@@ -13,13 +13,15 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml infra/pom.xml
+$(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 	@command -v java >/dev/null || { echo "error: java not found: install a JDK 17 (apt-get install openjdk-17-jdk-headless)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
 	$(PY) -m infra.jars fetch
+	$(PY) -m quality_models.models fetch
+	$(PY) -m quality_models.quality train >/dev/null
 	touch $(STAMP)
 
 sample: setup

@@ -129,7 +129,8 @@ def make_page(i: int, lang: str, paras: list[str], rng: random.Random, pii: bool
     k = rng.randint(2, 5)
     start = rng.randrange(0, max(1, len(paras) - k))
     body_paras = paras[start:start + k]
-    title = body_paras[0][:60]
+    other = paras[(start + k + rng.randrange(1, 10)) % len(paras)]   # a title not repeated in the body
+    title = " ".join(other.split()[:8]) if " " in other else other[:24]
     parts = [BOILERPLATE["nav"], BOILERPLATE["cookie_zh" if lang == "zh" else "cookie"], f"<h1>{title}</h1>",
              "<article>"] + [f"<p>{p}</p>" for p in body_paras]
     if pii:

@@ -64,6 +64,37 @@ BRONZE_MEDIA = StructType(LINEAGE_FIELDS + [
     StructField("content", BinaryType()),  # the bytes, when small enough (ingest.media.inline_max_bytes)
 ])
 
+SILVER_DOCUMENTS = StructType(LINEAGE_FIELDS + [
+    _s("url"),
+    _s("host"),
+    StructField("fetch_time", TimestampType()),
+    _s("title"),
+    _s("text", False),                 # extracted, normalized main text
+    _s("lang", False),                 # fastText lid.176 label (ISO 639-1 where it has one)
+    StructField("lang_score", DoubleType(), False),
+    StructField("quality_score", DoubleType(), False),   # P(hq) of the quality classifier
+    _s("quality_tier", False),         # high | mid | low (clean.quality.tiers)
+    StructField("n_chars", LongType(), False),
+    StructField("n_words", LongType(), False),
+    _s("extractor", False),            # resiliparse | trafilatura | none (plain text)
+])
+
+TEXT_SIGNALS = StructType([
+    _s("doc_id", False),
+    _s("dataset", False),
+    _s("lang"),
+    StructField("lang_score", DoubleType()),
+    StructField("quality_score", DoubleType()),
+    _s("quality_tier"),
+    StructField("signals", MapType(StringType(), DoubleType())),  # every heuristic measurement
+    _s("decision", False),             # kept | rejected
+    _s("reason"),                      # the rule or check that rejected it
+    _s("run_id", False),
+    _s("stage", False),
+    StructField("processed_at", TimestampType(), False),
+    _s("pipeline_version", False),
+])
+
 OPS_RUNS = StructType([
     _s("run_id", False),
     _s("stage", False),
@@ -123,6 +154,11 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               description="raw text/HTML records as ingested, with source provenance", properties=_CDF),
     TableSpec("bronze.media", BRONZE_MEDIA, ("doc_id",), partition_by=("media_type",),
               description="raw audio/video/image references with probed metadata", properties=_CDF),
+    TableSpec("silver.documents", SILVER_DOCUMENTS, ("doc_id",), partition_by=("lang",),
+              description="extracted, normalized, language-tagged, quality-scored text", properties=_CDF),
+    TableSpec("silver.text_signals", TEXT_SIGNALS, ("doc_id",), lineage=False, partition_by=("decision",),
+              description="heuristic signals, language and quality scores of every cleaned document, kept or "
+                          "rejected: decisions can be re-applied without re-measuring"),
     TableSpec("ops.runs", OPS_RUNS, ("run_id",), lineage=False,
               description="one row per stage run: config hash, code version, Delta versions, counts"),
     TableSpec("ops.rejects", OPS_REJECTS, ("reject_id",), lineage=False, partition_by=("stage",),

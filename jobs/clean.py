@@ -1,0 +1,113 @@
+"""Clean stage: bronze.documents -> silver.documents (+ silver.text_signals, ops.rejects).
+
+    lakehouse clean [--dataset NAME ...]
+    spark-submit jobs/clean.py --profile cluster
+
+Incremental: only bronze rows without a row in silver.text_signals are read. Each is
+extracted, normalized, language-identified, measured and quality-scored on executors, then
+kept (silver.documents) or rejected (ops.rejects, reason = the check or rule that failed).
+Signals of every document go to silver.text_signals, written last: a run killed before it
+re-reads those rows next time and the MERGE keys absorb the overlap.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from jobs.common.entry import common_parser, open_lake, run_main
+from jobs.common.lake import Lake
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from pipelines.clean.refine import INPUT_COLUMNS, OUTCOME, context_from_config, refine_fn
+from quality_models.models import lid_path
+from quality_models.quality import model_path
+
+log = logging.getLogger("lakehouse")
+STAGE = "clean"
+
+
+def pending(lake: Lake, datasets: list[str] | None) -> DataFrame:
+    """Bronze rows not cleaned yet (no row in silver.text_signals)."""
+    bronze = lake.read("bronze.documents")
+    if datasets:
+        bronze = bronze.filter(F.col("dataset").isin(datasets))
+    if lake.exists("silver.text_signals"):
+        bronze = bronze.join(lake.read("silver.text_signals").select("doc_id"), "doc_id", "left_anti")
+    return bronze.select(*INPUT_COLUMNS)
+
+
+def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    ccfg = cfg.get("clean", {})
+    with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
+        run.inputs("bronze.documents", "silver.text_signals")
+        lid = str(lid_path(ccfg.get("lid", {}).get("model")))
+        quality = str(model_path(ccfg.get("quality", {}).get("model")))
+        for f in (lid, quality):
+            spark.sparkContext.addFile(f)  # executors find them with SparkFiles.get(name)
+        ctx = context_from_config(cfg, run.run_id, pipeline_version(), run.started_at, lid, quality)
+        todo = pending(lake, datasets)
+        if ccfg.get("partitions"):
+            todo = todo.repartition(int(ccfg["partitions"]))
+        out = todo.mapInArrow(refine_fn(ctx), from_arrow_schema(OUTCOME)).persist(StorageLevel.MEMORY_AND_DISK)
+        timer = Timer(run)
+        t0 = time.monotonic()
+        try:
+            with timer("refine_seconds"):
+                by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
+            rows_in = sum(by_reason.values())
+            kept = by_reason.get(None, 0)
+            rejected = rows_in - kept
+            with timer("merge_silver_seconds"):
+                docs = out.filter(F.col("reason").isNull()).drop("signals", "reason", "detail")
+                written = lake.merge_insert("silver.documents", docs, source_persisted=True) if kept else 0
+            with timer("merge_rejects_seconds"):
+                if rejected:
+                    rej = out.filter(F.col("reason").isNotNull()).select(
+                        reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"), "reason",
+                        "detail", "source_uri", "source_record", "dataset", F.lit(None).cast("string").alias("ref_doc_id"),
+                        "run_id", F.col("processed_at").alias("rejected_at"), "pipeline_version")
+                    write_rejects(lake, rej)
+            with timer("merge_signals_seconds"):
+                if rows_in:
+                    sig = out.select("doc_id", "dataset", "lang", "lang_score", "quality_score", "quality_tier", "signals",
+                                     F.when(F.col("reason").isNull(), "kept").otherwise("rejected").alias("decision"),
+                                     "reason", "run_id", "stage", "processed_at", "pipeline_version")
+                    lake.merge_insert("silver.text_signals", sig, check=False, source_persisted=True)
+            if rows_in:
+                tiers = {r["quality_tier"]: r["count"] for r in
+                         out.filter(F.col("reason").isNull()).groupBy("quality_tier").count().collect()}
+                for tier, n in tiers.items():
+                    run.metric(f"tier.{tier}", n)
+        finally:
+            out.unpersist()
+        for reason, n in by_reason.items():
+            if reason is not None:
+                run.metric(f"dropped.{reason}", n)
+                run.metric(f"drop_rate.{reason}", n / rows_in)
+        secs = time.monotonic() - t0
+        run.metric("docs_per_s", rows_in / secs if secs else 0.0)
+        run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)
+        run.outputs("silver.documents", "silver.text_signals", "ops.rejects")
+        summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rejected, "written": written,
+                   "dropped": {k: v for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1]) if k},
+                   "seconds": round(secs, 2)}
+    log.info("clean done: %s", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common_parser("lakehouse clean", __doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
+    args = ap.parse_args(argv)
+    cfg, spark, lake = open_lake(args, "lakehouse-clean")
+    print(run_clean(spark, lake, cfg, args.dataset))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
