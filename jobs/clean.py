@@ -51,8 +51,11 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
             spark.sparkContext.addFile(f)  # executors find them with SparkFiles.get(name)
         ctx = context_from_config(cfg, run.run_id, pipeline_version(), run.started_at, lid, quality)
         todo = pending(lake, datasets)
-        if ccfg.get("partitions"):
-            todo = todo.repartition(int(ccfg["partitions"]))
+        want = int(ccfg.get("partitions") or 0)
+        have = todo.rdd.getNumPartitions()
+        if want or have < spark.sparkContext.defaultParallelism * 2:
+            # few large bronze files would leave cores idle during the expensive per-document work
+            todo = todo.repartition(want or spark.sparkContext.defaultParallelism * 4)
         out = todo.mapInArrow(refine_fn(ctx), from_arrow_schema(OUTCOME)).persist(StorageLevel.MEMORY_AND_DISK)
         timer = Timer(run)
         t0 = time.monotonic()
