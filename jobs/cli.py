@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "ingest": ("jobs.ingest", "ingest WARC/WET, JSONL, Parquet and media into bronze.*"),
     "clean": ("jobs.clean", "extract, normalize, language-ID, filter and quality-score text into silver.*"),
+    "dedup": ("jobs.dedup", "exact + MinHash LSH near-duplicate clusters over silver.documents"),
     "sql": ("jobs.sql", "run Delta SQL against the lake"),
     "sample": ("jobs.sample", "generate the sample corpus and run the pipeline on it"),
     "jars": ("infra.jars", "fetch or list the pinned JVM jars (for spark-submit --jars)"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyspark.sql.types import (
-    BinaryType, DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType,
+    ArrayType, BinaryType, BooleanType, DoubleType, IntegerType, LongType, MapType, StringType, StructField, StructType,
     TimestampType,
 )
 
@@ -77,6 +77,10 @@ SILVER_DOCUMENTS = StructType(LINEAGE_FIELDS + [
     StructField("n_chars", LongType(), False),
     StructField("n_words", LongType(), False),
     _s("extractor", False),            # resiliparse | trafilatura | none (plain text)
+    # set by the dedup stage (null until then)
+    _s("dup_cluster_id"),              # smallest doc_id of the duplicate cluster
+    StructField("dup_cluster_size", LongType()),
+    StructField("dup_keep", BooleanType()),    # the cluster's representative (what goes forward)
 ])
 
 TEXT_SIGNALS = StructType([
@@ -93,6 +97,22 @@ TEXT_SIGNALS = StructType([
     _s("stage", False),
     StructField("processed_at", TimestampType(), False),
     _s("pipeline_version", False),
+])
+
+MINHASH = StructType([
+    _s("doc_id", False),
+    _s("lang"),
+    _s("norm_hash", False),            # xxh3-128 of the normalized token sequence (exact duplicates)
+    _s("url_norm"),
+    StructField("n_shingles", IntegerType(), False),
+    StructField("signature", BinaryType(), False),             # num_perm little-endian uint32
+    StructField("bands", ArrayType(LongType()), False),        # LSH band hashes
+    _s("quality_tier"),
+    StructField("fetch_time", TimestampType()),
+    StructField("kept", BooleanType(), False),                 # representative: part of the index
+    _s("params", False),               # num_perm/seed/ngram/bands/rows the signature was made with
+    _s("run_id", False),
+    StructField("processed_at", TimestampType(), False),
 ])
 
 OPS_RUNS = StructType([
@@ -159,6 +179,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("silver.text_signals", TEXT_SIGNALS, ("doc_id",), lineage=False, partition_by=("decision",),
               description="heuristic signals, language and quality scores of every cleaned document, kept or "
                           "rejected: decisions can be re-applied without re-measuring"),
+    TableSpec("silver.minhash", MINHASH, ("doc_id",), lineage=False, partition_by=("kept",),
+              description="MinHash signatures and LSH bands of deduplicated documents: the index that "
+                          "nightly dedup runs match new documents against"),
     TableSpec("ops.runs", OPS_RUNS, ("run_id",), lineage=False,
               description="one row per stage run: config hash, code version, Delta versions, counts"),
     TableSpec("ops.rejects", OPS_REJECTS, ("reject_id",), lineage=False, partition_by=("stage",),

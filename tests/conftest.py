@@ -71,3 +71,19 @@ def lake_at(spark):
         cfg = test_config(root)
         return Lake(spark, cfg["lake"]["root"]), cfg
     return make
+
+
+@pytest.fixture(scope="session")
+def _cleaned(_sample_lake, spark):
+    from jobs.clean import run_clean
+
+    lake, cfg, _ = _sample_lake
+    lake.activate()
+    return run_clean(spark, lake, cfg)
+
+
+@pytest.fixture
+def cleaned(sample_lake, _cleaned):
+    """(lake, cfg, clean summary) after cleaning the sample lake once."""
+    lake, cfg, _ = sample_lake
+    return lake, cfg, _cleaned

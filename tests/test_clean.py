@@ -8,19 +8,6 @@ from jobs.clean import run_clean
 from schemas.lineage import check_lineage
 
 
-@pytest.fixture(scope="session")
-def _cleaned(_sample_lake, spark):
-    lake, cfg, _ = _sample_lake
-    lake.activate()
-    return run_clean(spark, lake, cfg)
-
-
-@pytest.fixture
-def cleaned(sample_lake, _cleaned):
-    lake, cfg, _ = sample_lake
-    return lake, cfg, _cleaned
-
-
 def test_every_bronze_row_is_in_silver_or_rejected(cleaned):
     lake, _, summary = cleaned
     bronze = {r[0] for r in lake.read("bronze.documents").select("doc_id").collect()}

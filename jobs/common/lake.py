@@ -13,6 +13,7 @@ from functools import reduce
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from schemas.lineage import check_lineage
 from schemas.tables import DATABASES, TABLES, TableSpec, table
@@ -34,6 +35,7 @@ class Lake:
         self.spark = spark
         self.root = normalize_root(root)
         self._registered: set[str] = set()
+        self._ensured: set[str] = set()
         for db in DATABASES:
             spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
         self.register_existing()
@@ -79,8 +81,12 @@ class Lake:
         return found
 
     def ensure(self, name: str) -> TableSpec:
-        """Create the table (empty, with its schema, partitioning and properties) if missing."""
+        """Create the table (empty, with its schema, partitioning and properties) if missing;
+        add columns the spec gained since it was created. Checked once per Lake and table."""
         spec = table(name)
+        if name in self._ensured:
+            return spec
+        self._ensured.add(name)
         if not self.exists(name):
             b = (DeltaTable.createIfNotExists(self.spark).location(self.path(name)).addColumns(spec.schema))
             if spec.partition_by:
@@ -89,8 +95,19 @@ class Lake:
                 b = b.property(k, v)
             b.execute()
             log.info("created %s at %s", name, self.path(name))
+        else:
+            self._add_new_columns(spec)
         self.register(name)
         return spec
+
+    def _add_new_columns(self, spec: TableSpec) -> None:
+        """Schema evolution: columns a later release added to the spec (all nullable) are added."""
+        have = set(self.spark.read.format("delta").load(self.path(spec.name)).columns)
+        new = [f for f in spec.schema.fields if f.name not in have]
+        if new:
+            cols = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in new)
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(spec.name)}` ADD COLUMNS ({cols})")
+            log.info("added columns to %s: %s", spec.name, cols)
 
     # -- reads and versions -----------------------------------------------------------
     def read(self, name: str, version: int | None = None) -> DataFrame:
@@ -110,9 +127,12 @@ class Lake:
     def conform(self, name: str, df: DataFrame) -> DataFrame:
         """Select the table's columns in schema order, cast to the schema's types."""
         spec = table(name)
-        missing = [f.name for f in spec.schema.fields if f.name not in df.columns]
+        missing = [f.name for f in spec.schema.fields if f.name not in df.columns and not f.nullable]
         if missing:
             raise ValueError(f"{name}: frame lacks columns {missing}")
+        for f in spec.schema.fields:   # nullable columns another stage fills later
+            if f.name not in df.columns:
+                df = df.withColumn(f.name, F.lit(None).cast(f.dataType))
         have = {f.name: f.dataType.simpleString() for f in df.schema.fields}
         return df.select([df[f.name] if have[f.name] == f.dataType.simpleString()
                           else df[f.name].cast(f.dataType).alias(f.name) for f in spec.schema.fields])
@@ -149,6 +169,13 @@ class Lake:
         cond = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
         (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
          .merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+    def merge_update(self, name: str, df: DataFrame, columns: list[str]) -> None:
+        """Set `columns` of existing rows from df, matched on the table's keys."""
+        spec = self.ensure(name)
+        cond = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        (DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(df.alias("s"), cond)
+         .whenMatchedUpdate(set={c: f"s.{c}" for c in columns}).execute())
 
     def append(self, name: str, df: DataFrame) -> None:
         self.ensure(name)

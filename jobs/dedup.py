@@ -1,0 +1,124 @@
+"""Dedup stage: exact + near-duplicate (MinHash LSH) clusters over silver.documents.
+
+    lakehouse dedup [--dataset NAME ...]
+
+Incremental: documents of silver.documents without a silver.minhash row are signed and
+matched against each other and against the index of documents kept by earlier runs.
+Each gets dup_cluster_id / dup_cluster_size / dup_keep in silver.documents; the dropped
+ones go to ops.rejects (exact_duplicate, url_duplicate, near_duplicate) with the kept
+doc_id. silver.minhash is written last (the processed marker). The run's metrics hold the
+report: duplicate rate, cluster size histogram, largest clusters.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.entry import common_parser, open_lake, run_main
+from jobs.common.lake import Lake
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from pipelines.dedup.stage import assign, hasher_from_config, signatures
+
+log = logging.getLogger("lakehouse")
+STAGE = "dedup"
+
+
+def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    d = cfg.get("dedup", {})
+    hasher = hasher_from_config(cfg)
+    params = json.dumps({"num_perm": hasher.num_perm, "seed": hasher.seed, "ngram": hasher.ngram,
+                         "cjk_ngram": hasher.cjk_ngram, "bands": hasher.bands, "rows": hasher.rows}, sort_keys=True)
+    threshold = d.get("verify_threshold", 0.75)
+    with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
+        run.inputs("silver.documents", "silver.minhash")
+        docs = lake.read("silver.documents")
+        if datasets:
+            docs = docs.filter(F.col("dataset").isin(datasets))
+        index = None
+        if lake.exists("silver.minhash"):
+            mh = lake.read("silver.minhash")
+            stale = mh.where(F.col("params") != params).limit(1).count()
+            if stale:
+                raise ValueError("silver.minhash holds signatures made with other dedup parameters than "
+                                 f"{params}: keep the parameters or rebuild the index")
+            docs = docs.join(mh.select("doc_id"), "doc_id", "left_anti")
+            index = mh.where("kept")
+        timer = Timer(run)
+        t0 = time.monotonic()
+        new = (signatures(docs, hasher).join(docs.select("doc_id", "quality_tier", "fetch_time", "dataset",
+                                                          "source_uri", "source_record"), "doc_id")
+               .persist(StorageLevel.MEMORY_AND_DISK))
+        try:
+            with timer("signature_seconds"):
+                rows_in = new.count()
+            with timer("cluster_seconds"):
+                out = assign(new, index, threshold).persist(StorageLevel.MEMORY_AND_DISK)
+                by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
+            kept = by_reason.get(None, 0)
+            rejected = rows_in - kept
+            with timer("write_seconds"):
+                if rows_in:
+                    lake.merge_update("silver.documents", out.select("doc_id", "dup_cluster_id", "dup_cluster_size",
+                                                                     "dup_keep"),
+                                      ["dup_cluster_id", "dup_cluster_size", "dup_keep"])
+                if rejected:
+                    rej = (out.where("NOT dup_keep").join(new.select("doc_id", "dataset", "source_uri", "source_record"),
+                                                          "doc_id")
+                           .select(reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"),
+                                   "reason", F.concat(F.lit("duplicate of "), "ref_doc_id",
+                                                      F.lit(" (cluster of "), "dup_cluster_size", F.lit(")")).alias("detail"),
+                                   "source_uri", "source_record", "dataset", "ref_doc_id", F.lit(run.run_id).alias("run_id"),
+                                   F.current_timestamp().alias("rejected_at"), F.lit(pipeline_version()).alias("pipeline_version")))
+                    write_rejects(lake, rej)
+                if rows_in:
+                    index_rows = new.join(out.select("doc_id", F.col("dup_keep").alias("kept")), "doc_id").select(
+                        "doc_id", "lang", "norm_hash", "url_norm", "n_shingles", "signature", "bands", "quality_tier",
+                        "fetch_time", "kept", F.lit(params).alias("params"), F.lit(run.run_id).alias("run_id"),
+                        F.current_timestamp().alias("processed_at"))
+                    lake.merge_insert("silver.minhash", index_rows, check=False, source_persisted=True)
+            report = cluster_report(out, rows_in)
+        finally:
+            new.unpersist()
+        for k, v in report["metrics"].items():
+            run.metric(k, v)
+        run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=rows_in)
+        run.outputs("silver.documents", "silver.minhash", "ops.rejects")
+        summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rejected,
+                   "dropped": {k: v for k, v in by_reason.items() if k}, "seconds": round(time.monotonic() - t0, 2),
+                   **report["summary"]}
+    log.info("dedup done: %s", summary)
+    return summary
+
+
+def cluster_report(out, rows_in: int) -> dict:
+    """Duplicate rate, cluster size histogram and the largest clusters of this run's documents."""
+    sizes = out.groupBy("dup_cluster_id").agg(F.count("*").alias("n")).groupBy("n").count().collect()
+    hist = {int(r["n"]): int(r["count"]) for r in sizes}
+    top = out.groupBy("dup_cluster_id").count().orderBy(F.desc("count"), "dup_cluster_id").limit(5).collect()
+    dropped = out.where("NOT dup_keep").count()
+    rate = dropped / rows_in if rows_in else 0.0
+    metrics = {"dup_rate_before": rate, "dup_rate_after": 0.0, "clusters": float(sum(hist.values()))}
+    for n, c in hist.items():
+        metrics[f"cluster_size.{n}"] = float(c)
+    return {"metrics": metrics, "out_dup": dropped,
+            "summary": {"dup_rate_before": round(rate, 4), "cluster_sizes": dict(sorted(hist.items())),
+                        "top_clusters": [(r["dup_cluster_id"], r["count"]) for r in top]}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common_parser("lakehouse dedup", __doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
+    args = ap.parse_args(argv)
+    cfg, spark, lake = open_lake(args, "lakehouse-dedup")
+    print(run_dedup(spark, lake, cfg, args.dataset))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,152 @@
+"""The dedup stage's Spark logic: signatures, candidate edges, clusters, representatives.
+
+Edges come from three keys: the hash of the normalized token sequence (exact duplicates),
+the normalized URL, and the LSH band buckets of the MinHash signatures (near duplicates;
+each bucket links its members to its smallest doc id, optionally only where the estimated
+Jaccard of the pair passes `threshold`). Clusters are the connected components of those
+edges. A cluster keeps one representative: a document kept by an earlier run if any (so
+nightly runs never revise old decisions), else the highest quality tier, then the earliest
+fetch, then the smallest doc_id. The others are dropped with reason exact_duplicate,
+url_duplicate or near_duplicate and the kept doc_id.
+
+Incremental: `index` holds the signatures of documents kept by earlier runs
+(silver.minhash); only its rows sharing a key with a new document join the computation.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pyarrow as pa
+import xxhash
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from pipelines.dedup.components import connected_components
+from pipelines.dedup.minhash import MinHasher, shingle_hashes, token_hashes, tokens
+
+SIGNATURE = pa.schema([
+    ("doc_id", pa.string()), ("lang", pa.string()), ("norm_hash", pa.string()), ("url_norm", pa.string()),
+    ("n_shingles", pa.int32()), ("signature", pa.binary()), ("bands", pa.list_(pa.int64())),
+])
+TIER_RANK = {"high": 0, "mid": 1, "low": 2}
+
+
+def normalize_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        p = urlsplit(url.strip())
+    except ValueError:
+        return None
+    host = (p.hostname or "").lower().removeprefix("www.")
+    path = p.path.rstrip("/") or "/"
+    return urlunsplit(("", host, path, p.query, "")).lstrip("/")
+
+
+def hasher_from_config(cfg: dict) -> MinHasher:
+    d = cfg.get("dedup", {})
+    return MinHasher(num_perm=int(d.get("num_perm", 112)), seed=int(d.get("seed", 1)),
+                     ngram=int(d.get("ngram", 5)), cjk_ngram=int(d.get("cjk_ngram", 5)),
+                     bands=int(d.get("bands", 14)), rows=int(d.get("rows", 8)))
+
+
+def signature_fn(hasher: MinHasher):
+    names = SIGNATURE.names
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            cols = b.to_pydict()
+            sets, norm = [], []
+            for text, lang in zip(cols["text"], cols["lang"]):
+                toks = tokens(text or "", lang)
+                th = token_hashes(toks)
+                sets.append(shingle_hashes(th, hasher.cjk_ngram if lang in ("zh", "ja") else hasher.ngram))
+                norm.append(xxhash.xxh3_128_hexdigest("\x1f".join(toks)))
+            sigs = hasher.signatures(sets)
+            bands = hasher.band_hashes(sigs)
+            out = {"doc_id": cols["doc_id"], "lang": cols["lang"], "norm_hash": norm,
+                   "url_norm": [normalize_url(u) for u in cols["url"]],
+                   "n_shingles": [int(s.size) for s in sets], "signature": [s.tobytes() for s in sigs],
+                   "bands": [list(map(int, r)) for r in bands]}
+            yield pa.RecordBatch.from_pydict({k: out[k] for k in names}, schema=SIGNATURE)
+    return run
+
+
+def signatures(docs: DataFrame, hasher: MinHasher) -> DataFrame:
+    """docs (doc_id, text, lang, url) -> signature rows (SIGNATURE schema)."""
+    return docs.select("doc_id", "text", "lang", "url").mapInArrow(signature_fn(hasher), from_arrow_schema(SIGNATURE))
+
+
+def jaccard_estimate(a, b):
+    """Fraction of equal MinHash values of two signatures (binary uint32 arrays), per row."""
+    import pandas as pd
+    return pd.Series([float(np.mean(np.frombuffer(x, np.uint32) == np.frombuffer(y, np.uint32)))
+                      if x is not None and y is not None else 0.0 for x, y in zip(a, b)])
+
+
+def _key_edges(nodes: DataFrame, key: str, kind: str) -> DataFrame:
+    """Link every node to the smallest doc_id sharing its (non-null) key."""
+    k = nodes.select("doc_id", key).where(F.col(key).isNotNull())
+    roots = k.groupBy(key).agg(F.min("doc_id").alias("root"), F.count("*").alias("n")).where("n > 1")
+    return (k.join(roots, key).where(F.col("doc_id") != F.col("root"))
+            .select(F.col("doc_id").alias("src"), F.col("root").alias("dst"), F.lit(kind).alias("kind")))
+
+
+def candidate_edges(pool: DataFrame, threshold: float | None) -> DataFrame:
+    """Edges (src, dst, kind) among the pool (doc_id, norm_hash, url_norm, bands, signature)."""
+    exact = _key_edges(pool, "norm_hash", "exact")
+    url = _key_edges(pool, "url_norm", "url")
+    banded = pool.select("doc_id", F.posexplode("bands").alias("band", "h")).select(
+        "doc_id", F.concat_ws(":", "band", "h").alias("band_key"))
+    lsh = _key_edges(banded, "band_key", "lsh").distinct()
+    if threshold:
+        sig = pool.select("doc_id", "signature")
+        lsh = (lsh.join(sig.withColumnRenamed("doc_id", "src").withColumnRenamed("signature", "s1"), "src")
+               .join(sig.withColumnRenamed("doc_id", "dst").withColumnRenamed("signature", "s2"), "dst")
+               .where(F.pandas_udf(jaccard_estimate, "double")("s1", "s2") >= threshold)
+               .select("src", "dst", "kind"))
+    return exact.unionByName(url).unionByName(lsh)
+
+
+def related_index(new: DataFrame, index: DataFrame) -> DataFrame:
+    """Rows of the index (earlier kept docs) sharing any key with a new document."""
+    def keys(df, col):
+        return df.select(col).where(F.col(col).isNotNull()).distinct()
+    nb = new.select(F.explode("bands").alias("h")).distinct()
+    ib = index.select("doc_id", F.explode("bands").alias("h"))
+    by_band = ib.join(nb, "h", "left_semi").select("doc_id")
+    by_hash = index.join(keys(new, "norm_hash"), "norm_hash", "left_semi").select("doc_id")
+    by_url = index.join(keys(new, "url_norm"), "url_norm", "left_semi").select("doc_id")
+    ids = by_band.unionByName(by_hash).unionByName(by_url).distinct()
+    return index.join(ids, "doc_id", "left_semi")
+
+
+def assign(new: DataFrame, index: DataFrame | None, threshold: float | None) -> DataFrame:
+    """Per new document: dup_cluster_id, dup_cluster_size, dup_keep, reason, ref_doc_id.
+
+    new: signature rows + quality_tier, fetch_time. index: the same columns for earlier kept docs.
+    """
+    cols = ["doc_id", "norm_hash", "url_norm", "bands", "signature", "quality_tier", "fetch_time"]
+    pool = new.select(*cols, F.lit(False).alias("is_old"))
+    if index is not None:
+        pool = pool.unionByName(related_index(new, index).select(*cols, F.lit(True).alias("is_old")))
+    pool = pool.localCheckpoint()
+    comp = connected_components(candidate_edges(pool, threshold))
+    rank = F.when(F.col("quality_tier") == "high", 0).when(F.col("quality_tier") == "mid", 1).otherwise(2)
+    members = (pool.join(comp.withColumnRenamed("node", "doc_id"), "doc_id", "left")
+               .withColumn("root", F.coalesce("root", "doc_id")))
+    w = Window.partitionBy("root").orderBy(F.col("is_old").desc(), rank, F.col("fetch_time").asc_nulls_last(), "doc_id")
+    ranked = (members.withColumn("_pos", F.row_number().over(w))
+              .withColumn("dup_cluster_size", F.count("*").over(Window.partitionBy("root"))))
+    reps = ranked.where("_pos = 1").select(F.col("root"), F.col("doc_id").alias("rep_id"),
+                                           F.col("norm_hash").alias("rep_hash"), F.col("url_norm").alias("rep_url"))
+    out = ranked.where(~F.col("is_old")).join(reps, "root")
+    keep = F.col("doc_id") == F.col("rep_id")
+    reason = (F.when(keep, F.lit(None)).when(F.col("norm_hash") == F.col("rep_hash"), "exact_duplicate")
+              .when(F.col("url_norm") == F.col("rep_url"), "url_duplicate").otherwise("near_duplicate"))
+    return out.select("doc_id", F.col("root").alias("dup_cluster_id"), "dup_cluster_size",
+                      keep.alias("dup_keep"), reason.alias("reason"),
+                      F.when(keep, F.lit(None)).otherwise(F.col("rep_id")).alias("ref_doc_id"))

@@ -1,0 +1,107 @@
+"""The dedup stage through Spark: crafted clusters in English and Chinese, the sample's
+planted duplicates, incremental runs against the index, idempotence."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.dedup import run_dedup
+from pipelines.sample_corpus import load_texts
+
+TEXTS = load_texts()
+
+
+def silver_rows(docs: list[tuple[str, str, str, str]], run_id: str = "clean-test") -> list[dict]:
+    """(doc_id, lang, text, tier) -> silver.documents rows with lineage filled."""
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    return [{"doc_id": d, "source_uri": f"file:/crafted/{d}", "source_record": d, "dataset": "crafted",
+             "license": "CC0-1.0", "content_sha256": d * 2, "parent_ids": [], "ingest_run_id": "ingest-test",
+             "run_id": run_id, "stage": "clean", "processed_at": now, "pipeline_version": "test",
+             "url": f"https://{d}.example.org/page", "host": f"{d}.example.org", "fetch_time": now, "title": None,
+             "text": text, "lang": lang, "lang_score": 0.99, "quality_score": 0.9, "quality_tier": tier,
+             "n_chars": len(text), "n_words": len(text.split()), "extractor": "none"} for d, lang, text, tier in docs]
+
+
+def edit(text: str, rate: float, seed: int, cjk: bool = False) -> str:
+    rng = random.Random(seed)
+    if not cjk:
+        return " ".join(w if rng.random() > rate else "altered" for w in text.split(" "))
+    return "".join(c if rng.random() > rate else "改" for c in text)
+
+
+
+@pytest.fixture
+def crafted_lake(spark, lake_at, tmp_path):
+    lake, cfg = lake_at(tmp_path / "lake")
+    en = "\n\n".join(TEXTS["en"][2:6])
+    zh = "\n\n".join(TEXTS["zh"][2:6])
+    docs = [
+        ("en_a", "en", en, "mid"),
+        ("en_b", "en", en, "high"),                                        # identical, better tier: kept
+        ("en_c", "en", edit(en, 0.02, 1) + "\nShare this page", "mid"),    # near-identical + boilerplate
+        ("en_x", "en", "\n\n".join(TEXTS["en"][30:34]), "high"),            # unrelated
+        ("zh_a", "zh", zh, "high"),
+        ("zh_b", "zh", edit(zh, 0.01, 2, cjk=True), "high"),                # near-identical Chinese
+        ("zh_x", "zh", "\n\n".join(TEXTS["zh"][40:44]), "low"),             # unrelated
+    ]
+    from schemas.tables import SILVER_DOCUMENTS
+    lake.merge_insert("silver.documents", spark.createDataFrame(silver_rows(docs), SILVER_DOCUMENTS))
+    return lake, cfg
+
+
+def states(lake):
+    return {r.doc_id: (r.dup_cluster_id, r.dup_cluster_size, r.dup_keep)
+            for r in lake.read("silver.documents").collect()}
+
+
+def test_crafted_documents_cluster_correctly(crafted_lake, spark):
+    lake, cfg = crafted_lake
+    summary = run_dedup(spark, lake, cfg)
+    s = states(lake)
+    assert s["en_a"][0] == s["en_b"][0] == s["en_c"][0] and s["en_b"][1] == 3
+    assert s["en_b"][2] and not s["en_a"][2] and not s["en_c"][2]  # high tier wins
+    assert s["zh_a"][0] == s["zh_b"][0] and s["zh_a"][2] != s["zh_b"][2]
+    assert s["en_x"][1] == 1 and s["en_x"][2] and s["zh_x"][1] == 1 and s["zh_x"][2]
+    rej = {r.doc_id: r for r in lake.read("ops.rejects").where("stage = 'dedup'").collect()}
+    assert rej["en_a"].reason == "exact_duplicate" and rej["en_a"].ref_doc_id == "en_b"
+    assert rej["en_c"].reason == "near_duplicate" and rej["en_c"].ref_doc_id == "en_b"
+    assert rej[next(d for d in ("zh_a", "zh_b") if not s[d][2])].reason == "near_duplicate"
+    assert summary["rows_in"] == 7 and summary["kept"] == 4 and summary["rejected"] == 3
+    run = lake.read("ops.runs").where(F.col("run_id") == summary["run_id"]).first()
+    assert run.rows_in == run.rows_kept + run.rows_rejected and run.metrics["dup_rate_before"] == pytest.approx(3 / 7)
+
+
+def test_incremental_run_catches_a_near_duplicate_of_an_old_document(crafted_lake, spark):
+    from schemas.tables import SILVER_DOCUMENTS
+
+    lake, cfg = crafted_lake
+    run_dedup(spark, lake, cfg)
+    again = run_dedup(spark, lake, cfg)
+    assert again["rows_in"] == 0  # idempotent: nothing new, nothing changes
+    late = edit("\n\n".join(TEXTS["en"][30:34]), 0.02, 9)  # near copy of the old en_x
+    lake.merge_insert("silver.documents", spark.createDataFrame(
+        silver_rows([("late", "en", late, "high"), ("fresh", "en", "\n\n".join(TEXTS["en"][50:54]), "low")], "clean-2"),
+        SILVER_DOCUMENTS))
+    inc = run_dedup(spark, lake, cfg)
+    assert inc["rows_in"] == 2 and inc["rejected"] == 1
+    s = states(lake)
+    assert s["late"][2] is False and s["late"][0] == s["en_x"][0] and s["en_x"][2] is True  # old decision stands
+    assert s["fresh"][2] is True
+    rej = lake.read("ops.rejects").where("doc_id = 'late'").first()
+    assert rej.reason == "near_duplicate" and rej.ref_doc_id == "en_x"
+
+
+def test_sample_duplicates_found(cleaned, spark):
+    lake, cfg, _ = cleaned
+    summary = run_dedup(spark, lake, cfg)
+    assert summary["rows_in"] == lake.read("silver.documents").count()
+    reasons = summary["dropped"]
+    assert reasons.get("exact_duplicate", 0) > 10 and reasons.get("near_duplicate", 0) > 5, reasons
+    silver = lake.read("silver.documents")
+    kept_ids = {r[0] for r in silver.where("dup_keep").select("doc_id").collect()}
+    refs = {r[0] for r in lake.read("ops.rejects").where("stage = 'dedup'").select("ref_doc_id").collect()}
+    assert refs <= kept_ids  # every dropped document points at a kept one
+    assert silver.where("dup_keep IS NULL").count() == 0

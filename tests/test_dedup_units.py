@@ -1,0 +1,69 @@
+"""Dedup building blocks: signatures equal datasketch's, shingling, bands, URL normalization."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+
+from pipelines.dedup.minhash import MinHasher, shingle_hash32, shingles, tokens
+from pipelines.dedup.stage import normalize_url
+from pipelines.sample_corpus import load_texts
+
+TEXTS = load_texts()
+
+
+def datasketch_signature(text: str, lang: str, num_perm=112, seed=1, n=5) -> np.ndarray:
+    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash32)
+    for sh in shingles(tokens(text, lang), n):
+        m.update(sh)
+    return m.hashvalues
+
+
+@pytest.mark.parametrize("num_perm,seed", [(112, 1), (128, 42), (256, 7)])
+def test_signatures_identical_to_datasketch(num_perm, seed):
+    h = MinHasher(num_perm=num_perm, seed=seed, bands=num_perm // 8, rows=8)
+    docs = [("\n\n".join(TEXTS[lg][i:i + 3]), lg) for lg in sorted(TEXTS) for i in (0, 7)]
+    docs += [("two words", "en"), ("", "en"), ("中文", "zh")]
+    sigs = h.signatures([h.doc_shingles(t, lg) for t, lg in docs])
+    for (text, lang), sig in zip(docs, sigs):
+        assert np.array_equal(sig, datasketch_signature(text, lang, num_perm, seed)), (lang, text[:40])
+
+
+def test_signature_batching_does_not_change_results():
+    h = MinHasher()
+    sets = [h.doc_shingles("\n".join(TEXTS["de"][i:i + 2]), "de") for i in range(30)]
+    whole = h.signatures(sets)
+    tiny_chunks = h.signatures(sets, chunk=50)
+    assert np.array_equal(whole, tiny_chunks)
+
+
+def test_tokens_for_space_and_cjk_text():
+    assert tokens("Hello, World! 2026 was GOOD.", "en") == ["hello", "world", "0000", "was", "good"]
+    assert tokens("你好，世界！ 2026", "zh") == ["你", "好", "世", "界", "0", "0", "0", "0"]
+
+
+def test_similar_documents_share_bands_unrelated_do_not():
+    h = MinHasher()
+    base = "\n\n".join(TEXTS["en"][0:4])
+    words = base.split()
+    rng = random.Random(0)
+    edited = " ".join(w if rng.random() > 0.02 else "changed" for w in words)
+    other = "\n\n".join(TEXTS["en"][20:24])
+    sigs = h.signatures([h.doc_shingles(t, "en") for t in (base, edited, other)])
+    bands = h.band_hashes(sigs)
+    assert len(set(bands[0]) & set(bands[1])) >= 1
+    assert len(set(bands[0]) & set(bands[2])) == 0
+    assert np.mean(sigs[0] == sigs[1]) > 0.7 and np.mean(sigs[0] == sigs[2]) < 0.1
+
+
+def test_bands_must_fit_the_permutations():
+    with pytest.raises(ValueError, match="exceeds num_perm"):
+        MinHasher(num_perm=64, bands=14, rows=8)
+
+
+def test_url_normalization():
+    assert normalize_url("https://WWW.Example.com/a/b/?x=1#frag") == "example.com/a/b?x=1"
+    assert normalize_url("http://example.com") == "example.com/"
+    assert normalize_url(None) is None
