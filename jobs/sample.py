@@ -11,13 +11,16 @@ import sys
 
 from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.clean import run_clean
+from jobs.dedup import run_dedup
 from jobs.ingest import run_ingest
 from pipelines.sample_corpus import generate
 
 QUERIES = [
     "SELECT dataset, license, count(*) AS docs FROM bronze.documents GROUP BY dataset, license ORDER BY dataset, docs DESC",
     "SELECT stage, reason, count(*) AS n FROM ops.rejects GROUP BY stage, reason ORDER BY n DESC",
-    "SELECT lang, quality_tier, count(*) AS docs FROM silver.documents GROUP BY lang, quality_tier ORDER BY docs DESC",
+    "SELECT lang, quality_tier, count(*) AS docs FROM silver.documents WHERE dup_keep GROUP BY lang, quality_tier "
+    "ORDER BY docs DESC",
+    "SELECT dup_cluster_size, count(*) AS docs FROM silver.documents GROUP BY dup_cluster_size ORDER BY dup_cluster_size",
     "SELECT run_id, stage, status, rows_in, rows_kept, rows_rejected, rows_written FROM ops.runs ORDER BY started_at",
 ]
 
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run_ingest(spark, lake, cfg, [str(folder)], dataset)
     run_clean(spark, lake, cfg)
+    run_dedup(spark, lake, cfg)
     print(f"\nSample corpus in {out}; lake at {lake.root}\n")
     for q in QUERIES:
         print(f"lakehouse sql \"{q}\"")

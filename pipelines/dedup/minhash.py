@@ -15,7 +15,6 @@ value from a shingle's bytes for datasketch.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import numpy as np
 import xxhash
@@ -23,6 +22,7 @@ import xxhash
 from pipelines.clean.signals import is_cjk
 
 _WORD = re.compile(r"\w+", re.U)
+_CHAR = re.compile(r"[^\W_]", re.U)
 _DIGITS = re.compile(r"\d")
 FNV_OFFSET, FNV_PRIME = 0x811C9DC5, 0x01000193
 MAX32 = np.uint32(0xFFFFFFFF)
@@ -32,7 +32,7 @@ def tokens(text: str, lang: str | None) -> list[str]:
     """Normalized tokens: lower case, digits folded to 0, punctuation and spaces dropped."""
     t = _DIGITS.sub("0", text.lower())
     if is_cjk(lang):
-        return [c for c in t if not c.isspace() and unicodedata.category(c)[0] not in "PZSC"]
+        return _CHAR.findall(t)   # every letter/digit character: CJK characters, and Latin letters one by one
     return _WORD.findall(t)
 
 
@@ -108,8 +108,10 @@ class MinHasher:
             nonempty = np.flatnonzero(sizes)
             if nonempty.size:
                 hv = fmix32(np.concatenate([shingle_sets[i + k] for k in nonempty]))
+                phv = np.empty((self.num_perm, hv.size), dtype=np.uint32)
                 with np.errstate(over="ignore"):
-                    phv = a * hv[None, :] + b
+                    np.multiply(a, hv[None, :], out=phv)   # in place: no temporaries of 112 x chunk
+                    np.add(phv, b, out=phv)
                 starts = np.concatenate(([0], np.cumsum(sizes[nonempty])[:-1]))
                 out[i + nonempty] = np.minimum.reduceat(phv, starts, axis=1).T
             i = j
