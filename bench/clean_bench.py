@@ -24,7 +24,7 @@ from bench.common import PeakMemory, save  # noqa: E402
 from bench.ingest_bench import corpus  # noqa: E402
 
 DT_VENV = ROOT / "build" / "bench" / "dt-venv"
-DT_PACKAGES = ["datatrove[processing]==0.10.1", "warcio", "faust-cchardet", "resiliparse==2.0.1", "lxml_html_clean", "python-magic"]
+DT_PACKAGES = ["datatrove[processing]==0.10.1", "warcio", "faust-cchardet", "resiliparse==2.0.1", "lxml_html_clean", "python-magic", "orjson"]
 
 
 def spark_clean(warc_dir: Path, lake_root: Path, cores: int) -> dict:

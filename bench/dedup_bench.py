@@ -186,8 +186,13 @@ def datatrove_signatures(docs, work: Path) -> dict:
         for d, lang, text in docs:
             fh.write(json.dumps({"id": d, "text": text}, ensure_ascii=False) + "\n")
     code = r'''
-import sys, time, tempfile, json
+import sys, time, tempfile, json, re
 from datatrove.executor import LocalPipelineExecutor
+from datatrove.utils.word_tokenizers import WordTokenizer
+class RegexTokenizer(WordTokenizer):  # NLTK/spaCy need downloads; a regex is also faster (conservative)
+    def word_tokenize(self, text): return re.findall(r"\w+", text)
+    def sent_tokenize(self, text): return [text]
+    def span_tokenize(self, text): return [(0, len(text))]
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.dedup import MinhashDedupSignature
 from datatrove.pipeline.dedup.minhash import MinhashConfig
@@ -195,7 +200,7 @@ from datatrove.utils.hashing import HashConfig
 cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8)
 out = tempfile.mkdtemp()
 t = time.monotonic()
-LocalPipelineExecutor(pipeline=[JsonlReader(sys.argv[1]), MinhashDedupSignature(output_folder=out, config=cfg)],
+LocalPipelineExecutor(pipeline=[JsonlReader(sys.argv[1]), MinhashDedupSignature(output_folder=out, config=cfg, language=RegexTokenizer())],
                       tasks=1, workers=1, logging_dir=tempfile.mkdtemp()).run()
 print(json.dumps({"seconds": time.monotonic() - t}))
 '''
