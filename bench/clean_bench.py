@@ -14,13 +14,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PeakMemory, save  # noqa: E402
+from bench.common import PeakMemory, bench_config, save  # noqa: E402
 from bench.ingest_bench import corpus  # noqa: E402
 
 DT_VENV = ROOT / "build" / "bench" / "dt-venv"
@@ -29,15 +28,12 @@ DT_PACKAGES = ["datatrove[processing]==0.10.1", "warcio", "faust-cchardet", "res
 
 def spark_clean(warc_dir: Path, lake_root: Path, cores: int) -> dict:
     from jobs.clean import run_clean
-    from jobs.common.config import load_config
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
     from jobs.ingest import run_ingest
 
     shutil.rmtree(lake_root, ignore_errors=True)
-    cfg = load_config("nightly", [f"lake.root={lake_root}", f"spark.master=local[{cores}]",
-                                  f"spark.conf.spark.sql.shuffle.partitions={cores * 4}",
-                                  "spark.conf.spark.driver.memory=8g"])
+    cfg = bench_config(lake_root, cores)
     spark = get_spark(cfg, "bench-clean")
     lake = Lake(spark, cfg["lake"]["root"])
     run_ingest(spark, lake, cfg, [str(warc_dir)], "bench")

@@ -76,3 +76,12 @@ def save(name: str, result: dict) -> Path:
     path = RESULTS / f"{name}-{result['date']}.json"
     path.write_text(json.dumps(result, indent=2))
     return path
+
+
+def bench_config(lake_root, cores: int) -> dict:
+    """The nightly profile on local[cores] with a fresh lake: what every Spark benchmark runs."""
+    from jobs.common.config import load_config
+
+    return load_config("nightly", [f"lake.root={lake_root}", f"spark.master=local[{cores}]",
+                                   f"spark.conf.spark.sql.shuffle.partitions={cores * 4}",
+                                   "spark.conf.spark.driver.memory=8g"])

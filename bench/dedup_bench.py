@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PeakMemory, save  # noqa: E402
+from bench.common import PeakMemory, bench_config, save  # noqa: E402
 from pipelines.dedup.minhash import MinHasher, shingle_hash32, shingles, tokens  # noqa: E402
 from pipelines.sample_corpus import load_texts  # noqa: E402
 
@@ -131,7 +131,6 @@ def throughput_local(docs) -> dict:
 
 
 def spark_stage(docs, work: Path, cores: int) -> dict:
-    from jobs.common.config import load_config
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
     from jobs.dedup import run_dedup
@@ -140,9 +139,7 @@ def spark_stage(docs, work: Path, cores: int) -> dict:
 
     root = work / "lake-dedup"
     shutil.rmtree(root, ignore_errors=True)
-    cfg = load_config("nightly", [f"lake.root={root}", f"spark.master=local[{cores}]",
-                                  f"spark.conf.spark.sql.shuffle.partitions={cores * 4}",
-                                  "spark.conf.spark.driver.memory=8g"])
+    cfg = bench_config(root, cores)
     spark = get_spark(cfg, "bench-dedup")
     lake = Lake(spark, cfg["lake"]["root"])
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PeakMemory, save  # noqa: E402
+from bench.common import PeakMemory, bench_config, save  # noqa: E402
 
 
 def corpus(root: Path, n: int, n_files: int) -> list[Path]:
@@ -60,15 +60,12 @@ def project_reader(files: list[Path]) -> dict:
 
 
 def spark_stage(files_dir: Path, lake_root: Path, cores: int) -> dict:
-    from jobs.common.config import load_config
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
     from jobs.ingest import run_ingest
 
     shutil.rmtree(lake_root, ignore_errors=True)
-    cfg = load_config("nightly", [f"lake.root={lake_root}", f"spark.master=local[{cores}]",
-                                  f"spark.conf.spark.sql.shuffle.partitions={cores * 4}",
-                                  "spark.conf.spark.driver.memory=8g"])
+    cfg = bench_config(lake_root, cores)
     with PeakMemory() as mem:
         t0 = time.monotonic()
         spark = get_spark(cfg, "bench-ingest")

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from jobs.common.entry import common_parser, open_lake, run_main
+from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
 from pipelines.clean.refine import INPUT_COLUMNS, OUTCOME, context_from_config, refine_fn
@@ -104,12 +104,7 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = common_parser("lakehouse clean", __doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
-    args = ap.parse_args(argv)
-    cfg, spark, lake = open_lake(args, "lakehouse-clean")
-    print(run_clean(spark, lake, cfg, args.dataset))
-    return 0
+    return dataset_stage_main("clean", __doc__, run_clean, argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common.entry import common_parser, open_lake, run_main
+from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
 from pipelines.dedup.stage import assign, hasher_from_config, signatures
@@ -106,18 +106,13 @@ def cluster_report(out, rows_in: int) -> dict:
     metrics = {"dup_rate_before": rate, "dup_rate_after": 0.0, "clusters": float(sum(hist.values()))}
     for n, c in hist.items():
         metrics[f"cluster_size.{n}"] = float(c)
-    return {"metrics": metrics, "out_dup": dropped,
+    return {"metrics": metrics,
             "summary": {"dup_rate_before": round(rate, 4), "cluster_sizes": dict(sorted(hist.items())),
                         "top_clusters": [(r["dup_cluster_id"], r["count"]) for r in top]}}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = common_parser("lakehouse dedup", __doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
-    args = ap.parse_args(argv)
-    cfg, spark, lake = open_lake(args, "lakehouse-dedup")
-    print(run_dedup(spark, lake, cfg, args.dataset))
-    return 0
+    return dataset_stage_main("dedup", __doc__, run_dedup, argv)
 
 
 if __name__ == "__main__":

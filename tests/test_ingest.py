@@ -6,7 +6,6 @@ from pyspark.sql import functions as F
 
 from jobs.ingest import run_ingest
 from schemas.lineage import LineageError, check_lineage
-from tests.conftest import ingest_sample
 
 
 def reasons(lake, dataset):

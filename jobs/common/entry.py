@@ -58,3 +58,13 @@ def run_main(fn, argv=None) -> int:
     except (ConfigError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def dataset_stage_main(stage: str, doc: str, run_fn, argv: list[str] | None) -> int:
+    """main() of a stage that processes what is pending, optionally for some datasets only."""
+    ap = common_parser(f"lakehouse {stage}", doc.split("\n\n")[0])
+    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
+    args = ap.parse_args(argv)
+    cfg, spark, lake = open_lake(args, f"lakehouse-{stage}")
+    print(run_fn(spark, lake, cfg, args.dataset))
+    return 0

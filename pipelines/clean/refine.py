@@ -8,7 +8,6 @@ language ID and quality scoring run batched over each Arrow batch.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterator
@@ -146,7 +145,3 @@ def context_from_config(cfg: dict, run_id: str, pipeline_version: str, processed
         languages=tuple(lid.get("languages") or ()), tiers=dict(c.get("quality", {}).get("tiers") or
                                                                  {"high": 0.7, "mid": 0.3}),
     )
-
-
-def describe(ctx: CleanContext) -> str:
-    return json.dumps({"extractor": ctx.extractor, "rules": [r.name for r in ctx.rules]})
