@@ -64,9 +64,11 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
             rejected = rows_in - kept
             with timer("write_seconds"):
                 if rows_in:
-                    lake.merge_update("silver.documents", out.select("doc_id", "dup_cluster_id", "dup_cluster_size",
-                                                                     "dup_keep"),
-                                      ["dup_cluster_id", "dup_cluster_size", "dup_keep"])
+                    marks = out.select("doc_id", "dup_cluster_id", "dup_cluster_size", "dup_keep",
+                                       F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
+                                       F.current_timestamp().alias("processed_at"),
+                                       F.lit(pipeline_version()).alias("pipeline_version"))
+                    lake.merge_update("silver.documents", marks, [c for c in marks.columns if c != "doc_id"])
                 if rejected:
                     rej = (out.where("NOT dup_keep").join(new.select("doc_id", "dataset", "source_uri", "source_record"),
                                                           "doc_id")

@@ -70,6 +70,8 @@ def test_crafted_documents_cluster_correctly(crafted_lake, spark):
     assert rej["en_c"].reason == "near_duplicate" and rej["en_c"].ref_doc_id == "en_b"
     assert rej[next(d for d in ("zh_a", "zh_b") if not s[d][2])].reason == "near_duplicate"
     assert summary["rows_in"] == 7 and summary["kept"] == 4 and summary["rejected"] == 3
+    marked = lake.read("silver.documents").select("run_id", "stage").distinct().collect()
+    assert [(r.run_id, r.stage) for r in marked] == [(summary["run_id"], "dedup")]  # last writer
     run = lake.read("ops.runs").where(F.col("run_id") == summary["run_id"]).first()
     assert run.rows_in == run.rows_kept + run.rows_rejected and run.metrics["dup_rate_before"] == pytest.approx(3 / 7)
 
