@@ -26,6 +26,15 @@ DT_VENV = ROOT / "build" / "bench" / "dt-venv"
 DT_PACKAGES = ["datatrove[processing]==0.10.1", "warcio", "faust-cchardet", "resiliparse==2.0.1", "lxml_html_clean", "python-magic", "orjson"]
 
 
+def datatrove_python() -> Path:
+    """The DataTrove reference venv's interpreter, created on first use."""
+    py = DT_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DT_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *DT_PACKAGES], check=True)
+    return py
+
+
 def spark_clean(warc_dir: Path, lake_root: Path, cores: int) -> dict:
     from jobs.clean import run_clean
     from jobs.common.lake import Lake
@@ -50,10 +59,7 @@ def datatrove(warc_dir: Path, extractor: str, limit: int) -> dict:
     from quality_models.models import lid_path
     from quality_models.quality import model_path
 
-    py = DT_VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(DT_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", *DT_PACKAGES], check=True)
+    py = datatrove_python()
     out = subprocess.run([str(py), str(ROOT / "bench" / "datatrove_clean.py"), str(warc_dir), str(lid_path()),
                           str(model_path()), "--extractor", extractor, "--limit", str(limit)],
                          capture_output=True, text=True)

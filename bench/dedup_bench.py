@@ -170,12 +170,9 @@ def spark_stage(docs, work: Path, cores: int) -> dict:
 
 
 def datatrove_signatures(docs, work: Path) -> dict:
-    from bench.clean_bench import DT_PACKAGES, DT_VENV
+    from bench.clean_bench import datatrove_python
 
-    py = DT_VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(DT_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", *DT_PACKAGES], check=True)
+    py = datatrove_python()
     folder = work / "dedup-jsonl"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

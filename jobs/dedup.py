@@ -87,6 +87,8 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
             report = cluster_report(out, rows_in)
         finally:
             new.unpersist()
+            if "out" in locals():
+                out.unpersist()
         for k, v in report["metrics"].items():
             run.metric(k, v)
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=rows_in)

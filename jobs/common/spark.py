@@ -37,11 +37,14 @@ def get_spark(cfg: dict, app_name: str | None = None) -> SparkSession:
     name = app_name or scfg.get("app_name", "lakehouse")
     builder = SparkSession.builder.appName(name)
     if under_spark_submit():
+        # Delta's extension and catalog are static: they must be set before the session exists
+        for k, v in DELTA_CONF.items():
+            builder = builder.config(k, v)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel(os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "WARN"))
-        for k, v in {**scfg.get("conf", {}), **DELTA_CONF}.items():
-            if spark.conf.get(k, None) is None and not k.startswith(("spark.driver.", "spark.ui.")):
-                spark.conf.set(k, str(v))
+        for k, v in scfg.get("conf", {}).items():
+            if spark.conf.get(k, None) is None and spark.conf.isModifiable(k):
+                spark.conf.set(k, str(v))   # runtime settings the cluster left unset
         return spark
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -90,9 +90,11 @@ class MinHasher:
         self.num_perm, self.seed, self.ngram, self.cjk_ngram = num_perm, seed, ngram, cjk_ngram
         self.bands, self.rows = bands, rows
 
+    def shingles_of(self, toks: list[str], lang: str | None) -> np.ndarray:
+        return shingle_hashes(token_hashes(toks), self.cjk_ngram if is_cjk(lang) else self.ngram)
+
     def doc_shingles(self, text: str, lang: str | None) -> np.ndarray:
-        n = self.cjk_ngram if is_cjk(lang) else self.ngram
-        return shingle_hashes(token_hashes(tokens(text, lang)), n)
+        return self.shingles_of(tokens(text, lang), lang)
 
     def signatures(self, shingle_sets: list[np.ndarray], chunk: int = 1 << 16) -> np.ndarray:
         """(len(shingle_sets), num_perm) uint32 signatures; an empty set gives all 0xFFFFFFFF."""

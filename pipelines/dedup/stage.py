@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from pipelines.dedup.components import connected_components
-from pipelines.dedup.minhash import MinHasher, shingle_hashes, token_hashes, tokens
+from pipelines.dedup.minhash import MinHasher, tokens
 
 SIGNATURE = pa.schema([
     ("doc_id", pa.string()), ("lang", pa.string()), ("norm_hash", pa.string()), ("url_norm", pa.string()),
@@ -62,8 +62,7 @@ def signature_fn(hasher: MinHasher):
             sets, norm = [], []
             for text, lang in zip(cols["text"], cols["lang"]):
                 toks = tokens(text or "", lang)
-                th = token_hashes(toks)
-                sets.append(shingle_hashes(th, hasher.cjk_ngram if lang in ("zh", "ja") else hasher.ngram))
+                sets.append(hasher.shingles_of(toks, lang))
                 norm.append(xxhash.xxh3_128_hexdigest("\x1f".join(toks)))
             sigs = hasher.signatures(sets)
             bands = hasher.band_hashes(sigs)
