@@ -115,6 +115,52 @@ MINHASH = StructType([
     StructField("processed_at", TimestampType(), False),
 ])
 
+GOLD_TOKENS = StructType(LINEAGE_FIELDS + [
+    _s("modality", False),             # text | image | audio | video
+    StructField("segment", IntegerType(), False),   # 0 for a whole text document; media segments count up
+    _s("lang"),
+    _s("quality_tier"),
+    StructField("tokens", ArrayType(IntegerType(), False), False),  # ids in the unified vocabulary
+    StructField("n_tokens", LongType(), False),
+    _s("vocab_version", False),        # the vocabulary manifest the ids belong to
+])
+
+GOLD_EXPORTS = StructType([
+    _s("export_id", False),            # hash of inputs + vocab + mixture + packing: same inputs, same id
+    StructField("shard", IntegerType(), False),
+    _s("modality", False),             # the blend group the shard belongs to
+    _s("path_prefix", False),          # <prefix>.bin / <prefix>.idx (Megatron indexed dataset)
+    _s("bin_sha256", False),
+    _s("idx_sha256", False),
+    _s("docs_sha256", False),          # <prefix>.docs.parquet: doc spans per sequence
+    StructField("bytes", LongType(), False),
+    StructField("n_sequences", LongType(), False),
+    StructField("n_tokens", LongType(), False),        # real tokens (eod included, padding not)
+    StructField("n_pad", LongType(), False),
+    StructField("n_docs", LongType(), False),
+    StructField("doc_ids", ArrayType(StringType(), False), False),
+    StructField("input_versions", MapType(StringType(), LongType()), False),
+    _s("vocab_version", False),
+    StructField("seq_length", IntegerType(), False),
+    _s("manifest_path", False),
+    _s("run_id", False),
+    StructField("exported_at", TimestampType(), False),
+    _s("pipeline_version", False),
+])
+
+GOLD_TOKEN_COUNTS = StructType([
+    _s("run_id", False),               # the tokenize run that counted (a snapshot of gold.tokens)
+    StructField("gold_version", LongType(), False),  # gold.tokens version counted
+    _s("modality", False),
+    _s("lang", False),
+    _s("dataset", False),
+    _s("quality_tier", False),
+    StructField("docs", LongType(), False),
+    StructField("tokens", LongType(), False),
+    _s("vocab_version", False),
+    StructField("counted_at", TimestampType(), False),
+])
+
 OPS_RUNS = StructType([
     _s("run_id", False),
     _s("stage", False),
@@ -182,6 +228,13 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("silver.minhash", MINHASH, ("doc_id",), lineage=False, partition_by=("kept",),
               description="MinHash signatures and LSH bands of deduplicated documents: the index that "
                           "nightly dedup runs match new documents against"),
+    TableSpec("gold.tokens", GOLD_TOKENS, ("doc_id", "modality", "segment"), partition_by=("modality",),
+              description="token ids per document/segment in the unified vocabulary", properties=_CDF),
+    TableSpec("gold.exports", GOLD_EXPORTS, ("export_id", "shard"), lineage=False,
+              description="one row per exported Megatron shard: files, checksums, doc ids, input versions"),
+    TableSpec("gold.token_counts", GOLD_TOKEN_COUNTS,
+              ("run_id", "modality", "lang", "dataset", "quality_tier"), lineage=False,
+              description="tokens by modality, language, dataset and tier, per tokenize run"),
     TableSpec("ops.runs", OPS_RUNS, ("run_id",), lineage=False,
               description="one row per stage run: config hash, code version, Delta versions, counts"),
     TableSpec("ops.rejects", OPS_REJECTS, ("reject_id",), lineage=False, partition_by=("stage",),

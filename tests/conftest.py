@@ -87,3 +87,57 @@ def cleaned(sample_lake, _cleaned):
     """(lake, cfg, clean summary) after cleaning the sample lake once."""
     lake, cfg, _ = sample_lake
     return lake, cfg, _cleaned
+
+
+@pytest.fixture(scope="session")
+def _deduped(_cleaned, _sample_lake, spark):
+    from jobs.dedup import run_dedup
+
+    lake, cfg, _ = _sample_lake
+    lake.activate()
+    return run_dedup(spark, lake, cfg)
+
+
+@pytest.fixture
+def deduped(sample_lake, _deduped):
+    """(lake, cfg, dedup summary) after deduplicating the cleaned sample lake once."""
+    lake, cfg, _ = sample_lake
+    return lake, cfg, _deduped
+
+
+@pytest.fixture(scope="session")
+def _tokenized(_deduped, _sample_lake, spark):
+    from jobs.tokenize import run_tokenize
+
+    lake, cfg, _ = _sample_lake
+    lake.activate()
+    return run_tokenize(spark, lake, cfg)
+
+
+@pytest.fixture
+def tokenized(sample_lake, _tokenized):
+    """(lake, cfg, tokenize summary) after tokenizing the deduplicated sample lake once."""
+    lake, cfg, _ = sample_lake
+    return lake, cfg, _tokenized
+
+
+EXPORT_OVERRIDES = ["export.seq_length=128", "export.shard_tokens=100000"]
+
+
+@pytest.fixture(scope="session")
+def _exported(_tokenized, _sample_lake, spark, tmp_path_factory):
+    from jobs.export import run_export
+
+    lake, cfg, _ = _sample_lake
+    lake.activate()
+    out = tmp_path_factory.mktemp("exports")
+    ecfg = load_config("sample", TEST_OVERRIDES + [f"lake.root={lake.root}", f"export.out_dir={out}"]
+                       + EXPORT_OVERRIDES)
+    return ecfg, run_export(spark, lake, ecfg)
+
+
+@pytest.fixture
+def exported(sample_lake, _exported):
+    """(lake, export cfg, export summary): the tokenized sample exported as 128-token sequences."""
+    lake, _, _ = sample_lake
+    return lake, _exported[0], _exported[1]

@@ -96,9 +96,8 @@ def test_incremental_run_catches_a_near_duplicate_of_an_old_document(crafted_lak
     assert rej.reason == "near_duplicate" and rej.ref_doc_id == "en_x"
 
 
-def test_sample_duplicates_found(cleaned, spark):
-    lake, cfg, _ = cleaned
-    summary = run_dedup(spark, lake, cfg)
+def test_sample_duplicates_found(deduped, spark):
+    lake, cfg, summary = deduped
     assert summary["rows_in"] == lake.read("silver.documents").count()
     reasons = summary["dropped"]
     assert reasons.get("exact_duplicate", 0) > 10 and reasons.get("near_duplicate", 0) > 5, reasons

@@ -48,6 +48,33 @@ class Lake:
     def exists(self, name: str) -> bool:
         return DeltaTable.isDeltaTable(self.spark, self.path(name))
 
+    # -- small files beside the tables (manifests), through Hadoop's FileSystem ---------
+    def _fs_path(self, rel: str):
+        jvm = self.spark._jvm
+        p = jvm.org.apache.hadoop.fs.Path(f"{self.root}/{rel}")
+        return p, p.getFileSystem(self.spark._jsc.hadoopConfiguration())
+
+    def write_text(self, rel: str, text: str) -> str:
+        """Write `<root>/<rel>` (overwriting); returns its URI."""
+        p, fs = self._fs_path(rel)
+        out = fs.create(p, True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+        return p.toString()
+
+    def read_text(self, rel: str) -> str | None:
+        p, fs = self._fs_path(rel)
+        if not fs.exists(p):
+            return None
+        jvm = self.spark._jvm
+        stream = fs.open(p)
+        try:
+            return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+
     def register(self, name: str) -> None:
         """Point the catalog name at this lake's table.
 

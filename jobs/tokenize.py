@@ -1,0 +1,143 @@
+"""Tokenize stage: text of silver.documents -> gold.tokens in the unified vocabulary.
+
+    lakehouse tokenize [--dataset NAME ...]
+
+Reads the documents dedup kept (dup_keep) that have no gold.tokens row yet, encodes them
+with Qwen's BPE (tokenize_jobs/vocab.py) per Arrow batch, and MERGEs (doc_id, modality,
+segment) rows with the vocabulary version. The vocabulary manifest is written to
+`<lake>/gold/_vocab/<version>.json`. A config whose vocabulary differs from the one
+gold.tokens was made with is refused (a new vocabulary needs a new table, never a remap).
+Token counts by modality, language, dataset and tier go to gold.token_counts and the run.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.lake import Lake
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from tokenize_jobs import vocab as vocab_mod
+from tokenize_jobs.text import output_schema, tokenize_fn
+
+log = logging.getLogger("lakehouse")
+STAGE = "tokenize"
+CARRIED = ["doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256", "parent_ids",
+           "ingest_run_id", "lang", "quality_tier"]
+
+
+def vocab_rel(version: str) -> str:
+    return f"gold/_vocab/{version}.json"
+
+
+def publish_vocab(lake: Lake, cfg: dict) -> vocab_mod.Vocab:
+    """Build the configured vocabulary, refuse a clash with gold.tokens, write its manifest."""
+    vocab = vocab_mod.from_config(cfg)
+    if lake.exists("gold.tokens"):
+        other = [r[0] for r in lake.read("gold.tokens").where(F.col("vocab_version") != vocab.version)
+                 .select("vocab_version").distinct().limit(3).collect()]
+        if other:
+            raise vocab_mod.VocabError(
+                f"gold.tokens holds tokens of {other}, this config builds {vocab.version}: a new vocabulary "
+                "needs a new lake (or the old tokens removed), never a silent remap")
+    lake.write_text(vocab_rel(vocab.version), json.dumps(vocab.manifest, indent=1, sort_keys=True))
+    return vocab
+
+
+def pending_text(lake: Lake, cfg: dict, datasets: list[str] | None):
+    """Documents that go forward (dedup kept them) and have no gold.tokens text row."""
+    t = cfg.get("tokenize", {})
+    docs = lake.read(t.get("source", "silver.documents"))
+    if t.get("require_dedup", True):
+        docs = docs.where(F.col("dup_keep"))
+    if datasets:
+        docs = docs.where(F.col("dataset").isin(datasets))
+    if lake.exists("gold.tokens"):
+        done = lake.read("gold.tokens").where("modality = 'text'").select("doc_id")
+        docs = docs.join(done, "doc_id", "left_anti")
+    return docs
+
+
+def count_tokens(lake: Lake, run_id: str, vocab_version: str):
+    """gold.token_counts rows for the current gold.tokens snapshot."""
+    version = lake.version("gold.tokens")
+    counts = (lake.read("gold.tokens", version).where(F.col("vocab_version") == vocab_version)
+              .groupBy("modality", F.coalesce("lang", F.lit("und")).alias("lang"), "dataset",
+                       F.coalesce("quality_tier", F.lit("none")).alias("quality_tier"))
+              .agg(F.count("*").alias("docs"), F.sum("n_tokens").alias("tokens"))
+              .select(F.lit(run_id).alias("run_id"), F.lit(version).alias("gold_version"), "*",
+                      F.lit(vocab_version).alias("vocab_version"), F.current_timestamp().alias("counted_at")))
+    lake.merge_insert("gold.token_counts", counts)
+    return lake.read("gold.token_counts").where(F.col("run_id") == run_id)
+
+
+def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    t = cfg.get("tokenize", {})
+    with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
+        run.inputs(t.get("source", "silver.documents"), "gold.tokens")
+        vocab = publish_vocab(lake, cfg)
+        timer = Timer(run)
+        docs = pending_text(lake, cfg, datasets)
+        parts = t.get("partitions")
+        if parts:
+            docs = docs.repartition(int(parts))
+        t0 = time.monotonic()
+        src = docs.select(*CARRIED, "text")
+        encoded = (src.mapInArrow(tokenize_fn(vocab, int(t.get("threads", 1))), output_schema(src.schema))
+                   .persist(StorageLevel.MEMORY_AND_DISK))
+        try:
+            with timer("encode_seconds"):
+                stats = encoded.agg(F.count("*").alias("n"), F.sum(F.when(F.col("n_tokens") == 0, 1).otherwise(0))
+                                    .alias("empty"), F.sum("n_tokens").alias("tokens")).collect()[0]
+            rows_in, rejected, new_tokens = stats["n"], stats["empty"] or 0, stats["tokens"] or 0
+            with timer("write_seconds"):
+                rows = encoded.where("n_tokens > 0").select(
+                    *[c for c in CARRIED], F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
+                    F.current_timestamp().alias("processed_at"), F.lit(pipeline_version()).alias("pipeline_version"),
+                    F.lit("text").alias("modality"), F.lit(0).alias("segment"), "tokens", "n_tokens",
+                    F.lit(vocab.version).alias("vocab_version"))
+                written = lake.merge_insert("gold.tokens", rows, source_persisted=True) if rows_in else 0
+                if rejected:
+                    rej = encoded.where("n_tokens = 0").select(
+                        reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"),
+                        F.lit("empty_text").alias("reason"), F.lit("no tokens after encoding").alias("detail"),
+                        "source_uri", "source_record", "dataset", F.lit(None).cast("string").alias("ref_doc_id"),
+                        F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("rejected_at"),
+                        F.lit(pipeline_version()).alias("pipeline_version"))
+                    write_rejects(lake, rej)
+        finally:
+            encoded.unpersist()
+        seconds = time.monotonic() - t0
+        with timer("count_seconds"):
+            counts = count_tokens(lake, run.run_id, vocab.version) if lake.exists("gold.tokens") else None
+            by_mod = {r["modality"]: r["t"] for r in counts.groupBy("modality").agg(F.sum("tokens").alias("t"))
+                      .collect()} if counts is not None else {}
+            by_lang = {r["lang"]: r["t"] for r in counts.groupBy("lang").agg(F.sum("tokens").alias("t"))
+                       .collect()} if counts is not None else {}
+        run.metric("new_tokens", new_tokens)
+        run.metric("tokens_per_s", new_tokens / seconds if seconds else 0.0)
+        for k, v in by_mod.items():
+            run.metric(f"tokens.modality.{k}", v)
+        for k, v in by_lang.items():
+            run.metric(f"tokens.lang.{k}", v)
+        run.count(rows_in=rows_in, kept=rows_in - rejected, rejected=rejected, written=written)
+        run.outputs("gold.tokens", "gold.token_counts", "ops.rejects")
+        summary = {"run_id": run.run_id, "vocab_version": vocab.version, "rows_in": rows_in,
+                   "kept": rows_in - rejected, "rejected": rejected, "written": written, "new_tokens": new_tokens,
+                   "tokens_by_modality": by_mod, "seconds": round(seconds, 2)}
+    log.info("tokenize done: %s", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dataset_stage_main(STAGE, __doc__, run_tokenize, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
