@@ -1,0 +1,102 @@
+"""Shard writing on executors: packed sequences -> Megatron indexed datasets (.bin/.idx).
+
+Each Spark task receives whole shards (rows partitioned by (modality, shard) and sorted by
+a seeded key), packs their documents (tokenize_jobs/pack.py) and writes each packed
+sequence as one Megatron document with megatron-core's own IndexedDatasetBuilder, plus a
+`<prefix>.docs.parquet` of document spans per sequence. Files are written under temporary
+names and renamed when complete, then checksummed; the task yields one row per shard.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tokenize_jobs.pack import pack
+
+SHARD_ROW = pa.schema([
+    ("modality", pa.string()), ("shard", pa.int32()), ("path_prefix", pa.string()),
+    ("bin_sha256", pa.string()), ("idx_sha256", pa.string()), ("docs_sha256", pa.string()),
+    ("bytes", pa.int64()), ("n_sequences", pa.int64()), ("n_tokens", pa.int64()), ("n_pad", pa.int64()),
+    ("n_docs", pa.int64()), ("doc_ids", pa.list_(pa.string())),
+])
+SPANS = pa.schema([("seq", pa.int64()), ("doc_id", pa.string()), ("copy", pa.int32()), ("start", pa.int32()),
+                   ("length", pa.int32()), ("piece", pa.int32()), ("n_pieces", pa.int32())])
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def shard_prefix(out_dir: str, modality: str, shard: int) -> str:
+    return os.path.join(out_dir, modality, f"{modality}_{shard:05d}")
+
+
+def write_shard(prefix: str, docs, seq_length: int, eod: int, pad: int, open_max: int) -> dict:
+    """Pack `docs` ((doc_id, copy, ids) in order) into `prefix`.bin/.idx/.docs.parquet."""
+    import torch
+    from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
+
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    tmp = prefix + ".tmp"
+    builder = IndexedDatasetBuilder(tmp + ".bin", dtype=np.int32)
+    spans = {k: [] for k in SPANS.names}
+    n_seq = n_pad = 0
+    doc_ids: set[str] = set()
+    for seq in pack(docs, seq_length, eod, pad, open_max):
+        builder.add_item(torch.from_numpy(seq.tokens))
+        builder.end_document()
+        for doc_id, copy, start, length, piece, n_pieces in seq.spans:
+            for k, v in zip(SPANS.names, (n_seq, doc_id, copy, start, length, piece, n_pieces)):
+                spans[k].append(v)
+            doc_ids.add(doc_id)
+        n_seq += 1
+        n_pad += seq.n_pad
+    builder.finalize(tmp + ".idx")
+    pq.write_table(pa.table(spans, schema=SPANS), tmp + ".docs.parquet", compression="zstd")
+    for ext in (".bin", ".idx", ".docs.parquet"):
+        os.replace(tmp + ext, prefix + ext)
+    return {"path_prefix": prefix, "bin_sha256": sha256_file(prefix + ".bin"),
+            "idx_sha256": sha256_file(prefix + ".idx"), "docs_sha256": sha256_file(prefix + ".docs.parquet"),
+            "bytes": sum(os.path.getsize(prefix + e) for e in (".bin", ".idx", ".docs.parquet")),
+            "n_sequences": n_seq, "n_tokens": n_seq * seq_length - n_pad, "n_pad": n_pad,
+            "n_docs": len(doc_ids), "doc_ids": sorted(doc_ids)}
+
+
+def shard_writer_fn(out_dir: str, seq_length: int, eod: int, pad: int, open_max: int = 64):
+    """mapInArrow body over rows (modality, shard, doc_id, copy, tokens) sorted by
+    (modality, shard, key): writes each shard, yields SHARD_ROW rows."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        def rows():
+            for b in batches:
+                toks = b.column("tokens")
+                offsets = toks.offsets.to_numpy()
+                flat = toks.values.to_numpy(zero_copy_only=False)
+                mods, shards = b.column("modality").to_pylist(), b.column("shard").to_pylist()
+                ids, copies = b.column("doc_id").to_pylist(), b.column("copy").to_pylist()
+                for i in range(b.num_rows):
+                    yield (mods[i], shards[i]), (ids[i], copies[i], flat[offsets[i]:offsets[i + 1]])
+
+        it = rows()
+        current = next(it, None)
+        while current is not None:
+            key = current[0]
+
+            def group():
+                nonlocal current
+                while current is not None and current[0] == key:
+                    yield current[1]
+                    current = next(it, None)
+            meta = write_shard(shard_prefix(out_dir, key[0], key[1]), group(), seq_length, eod, pad, open_max)
+            row = {"modality": key[0], "shard": key[1], **meta}
+            yield pa.RecordBatch.from_pylist([row], schema=SHARD_ROW)
+    return run
