@@ -1,0 +1,150 @@
+"""Training data: the export manifest's shards through megatron-core's dataset builders.
+
+Each shard is a Megatron indexed dataset whose documents are packed sequences of exactly
+`seq_length` tokens (tokenize_jobs/pack.py), so GPTDataset with
+`add_extra_token_to_sequence=False` yields one packed sequence per sample. Shards are
+blended by BlendedMegatronDatasetBuilder with weight = the modality group's mixture weight
+x the shard's share of its group's tokens. <|eod|> marks document boundaries: GPTDataset
+builds the per-document attention mask (reset_attention_mask) and position ids from it,
+and the loss on <|pad|> labels is masked.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+class DataError(ValueError):
+    """An export that the trainer cannot use (missing files, checksum or vocabulary mismatch)."""
+
+
+@dataclass
+class ExportTokenizer:
+    """What megatron-core's GPTDataset asks of a tokenizer: ids of eod/pad and an identity."""
+    eod: int
+    pad: int
+    vocab_size: int
+    vocab_version: str
+
+    @property
+    def unique_identifiers(self) -> dict:
+        return {"class": "ExportTokenizer", "vocab_version": self.vocab_version}
+
+
+def load_export(manifest_path: str, verify: bool = True) -> dict:
+    if not os.path.exists(manifest_path):
+        raise DataError(f"export manifest {manifest_path} not found (lakehouse export writes it)")
+    with open(manifest_path) as f:
+        man = json.load(f)
+    root = os.path.dirname(os.path.abspath(manifest_path))
+    man["root"] = root
+    with open(os.path.join(root, man["vocab"])) as f:
+        man["vocab_manifest"] = json.load(f)
+    if man["vocab_manifest"]["version"] != man["vocab_version"]:
+        raise DataError(f"{manifest_path}: vocabulary {man['vocab_manifest']['version']} != {man['vocab_version']}")
+    for g in man["groups"].values():
+        for s in g["shards"]:
+            prefix = os.path.join(root, s["prefix"])
+            for ext, key in ((".bin", "bin_sha256"), (".idx", "idx_sha256")):
+                if not os.path.exists(prefix + ext):
+                    raise DataError(f"shard file {prefix + ext} missing")
+                if verify and _sha256(prefix + ext) != s[key]:
+                    raise DataError(f"shard file {prefix + ext} does not match its checksum in the manifest")
+    return man
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def blend(man: dict) -> tuple[list[str], list[float]]:
+    prefixes, weights = [], []
+    for g in man["groups"].values():
+        for s in g["shards"]:
+            if s["n_sequences"]:
+                prefixes.append(os.path.join(man["root"], s["prefix"]))
+                weights.append(g["weight"] * s["n_tokens"] / g["tokens"])
+    total = sum(weights)
+    return prefixes, [w / total for w in weights]
+
+
+def build_datasets(man: dict, seq_length: int, n_samples: int, seed: int, document_masks: bool,
+                   cache_dir: str | None = None):
+    """The training GPTDataset blend with at least n_samples samples."""
+    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+
+    if seq_length != man["seq_length"]:
+        raise DataError(f"trainer seq_length {seq_length} != the export's {man['seq_length']}: re-export or change it")
+    tok = ExportTokenizer(man["eod"], man["pad"], man["vocab_size"], man["vocab_version"])
+    prefixes, weights = blend(man)
+    config = GPTDatasetConfig(
+        random_seed=seed, sequence_length=seq_length, blend=(prefixes, weights), split="1,0,0",
+        path_to_cache=cache_dir or os.path.join(man["root"], "_megatron_cache"), tokenizer=tok,
+        reset_position_ids=document_masks, reset_attention_mask=document_masks, eod_mask_loss=False,
+        create_attention_mask=document_masks, add_extra_token_to_sequence=False,
+        mmap_bin_files=True)
+    train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [n_samples, 0, 0], lambda: True, config).build()
+    return train
+
+
+def batch(ds, start: int, size: int, device: str) -> dict:
+    """Samples [start, start + size) of the dataset, stacked."""
+    items = [ds[i] for i in range(start, start + size)]
+    out = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+    if "attention_mask" in out:       # GPTDataset's mask: True where attention is NOT allowed
+        out["attention_mask"] = out["attention_mask"].to(torch.bool)
+    return {k: v.to(device, non_blocking=True) for k, v in out.items()}
+
+
+def modality_ids(vocab_manifest: dict, labels: torch.Tensor) -> torch.Tensor:
+    """Per label: 0 text, 1 image, 2 audio, 3 video (from the vocabulary's ranges)."""
+    out = torch.zeros_like(labels, dtype=torch.int8)
+    for r in vocab_manifest["ranges"].values():
+        m = r.get("modality")
+        if m and m != "text":
+            idx = ("text", "image", "audio", "video").index(m)
+            out[(labels >= r["start"]) & (labels < r["end"])] = idx
+    return out
+
+
+def synthetic_export(out_dir: str, vocab_manifest: dict, seq_length: int, n_sequences: int, seed: int = 0) -> str:
+    """A throughput-only export of random in-vocabulary tokens with the real layout (manifest,
+    vocab.json, one shard), for benchmarks on machines without the lake."""
+    from tokenize_jobs.export import write_shard
+
+    rng = np.random.default_rng(seed)
+    eod, pad = vocab_manifest["special_tokens"]["<|eod|>"], vocab_manifest["special_tokens"]["<|pad|>"]
+    hi = vocab_manifest["ranges"]["text_bpe"]["end"]
+    docs = ((f"synthetic-{i}", 0, rng.integers(0, hi, int(rng.integers(200, 3 * seq_length)), dtype=np.int32))
+            for i in range(n_sequences * 10))
+    os.makedirs(out_dir, exist_ok=True)
+
+    def limited():
+        total = 0
+        for d in docs:
+            yield d
+            total += d[2].size + 1
+            if total >= n_sequences * seq_length:
+                return
+    meta = write_shard(os.path.join(out_dir, "text", "text_00000"), limited(), seq_length, eod, pad, 64)
+    with open(os.path.join(out_dir, "vocab.json"), "w") as f:
+        json.dump(vocab_manifest, f)
+    man = {"export_id": "synthetic", "vocab_version": vocab_manifest["version"], "vocab": "vocab.json",
+           "seq_length": seq_length, "eod": eod, "pad": pad, "vocab_size": vocab_manifest["size"],
+           "groups": {"text": {"weight": 1.0, "tokens": meta["n_tokens"], "shards": [
+               {"prefix": "text/text_00000", "bin_sha256": meta["bin_sha256"], "idx_sha256": meta["idx_sha256"],
+                "n_sequences": meta["n_sequences"], "n_tokens": meta["n_tokens"]}]}}}
+    path = os.path.join(out_dir, "manifest.json")
+    with open(path, "w") as f:
+        json.dump(man, f)
+    return path
