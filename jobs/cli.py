@@ -11,6 +11,9 @@ COMMANDS = {
     "ingest": ("jobs.ingest", "ingest WARC/WET, JSONL, Parquet and media into bronze.*"),
     "clean": ("jobs.clean", "extract, normalize, language-ID, filter and quality-score text into silver.*"),
     "dedup": ("jobs.dedup", "exact + MinHash LSH near-duplicate clusters over silver.documents"),
+    "tokenize": ("jobs.tokenize", "Qwen BPE tokens of the kept documents into gold.tokens (unified vocabulary)"),
+    "export": ("jobs.export", "mix, pack and write Megatron .bin/.idx shards into gold.exports"),
+    "train": ("jobs.train", "train the Megatron-core model on an export (torchrun)"),
     "sql": ("jobs.sql", "run Delta SQL against the lake"),
     "sample": ("jobs.sample", "generate the sample corpus and run the pipeline on it"),
     "jars": ("infra.jars", "fetch or list the pinned JVM jars (for spark-submit --jars)"),
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lakehouse: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    if name == "jars":
+    if name in ("jars", "train"):
         return module.main(rest)
     from jobs.common.entry import run_main
     return run_main(module.main, rest)

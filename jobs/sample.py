@@ -12,7 +12,9 @@ import sys
 from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.clean import run_clean
 from jobs.dedup import run_dedup
+from jobs.export import run_export
 from jobs.ingest import run_ingest
+from jobs.tokenize import run_tokenize
 from pipelines.sample_corpus import generate
 
 QUERIES = [
@@ -21,6 +23,10 @@ QUERIES = [
     "SELECT lang, quality_tier, count(*) AS docs FROM silver.documents WHERE dup_keep GROUP BY lang, quality_tier "
     "ORDER BY docs DESC",
     "SELECT dup_cluster_size, count(*) AS docs FROM silver.documents GROUP BY dup_cluster_size ORDER BY dup_cluster_size",
+    "SELECT modality, lang, sum(docs) AS docs, sum(tokens) AS tokens FROM gold.token_counts WHERE run_id = "
+    "(SELECT max(run_id) FROM gold.token_counts) GROUP BY modality, lang ORDER BY tokens DESC",
+    "SELECT export_id, shard, modality, n_sequences, n_tokens, n_docs, input_versions FROM gold.exports "
+    "ORDER BY export_id, shard",
     "SELECT run_id, stage, status, rows_in, rows_kept, rows_rejected, rows_written FROM ops.runs ORDER BY started_at",
 ]
 
@@ -39,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             run_ingest(spark, lake, cfg, [str(folder)], dataset)
     run_clean(spark, lake, cfg)
     run_dedup(spark, lake, cfg)
-    print(f"\nSample corpus in {out}; lake at {lake.root}\n")
+    run_tokenize(spark, lake, cfg)
+    exp = run_export(spark, lake, cfg)
+    print(f"\nTraining shards: {exp['manifest']}\n  lakehouse train --export {exp['manifest']} --preset tiny "
+          f"--out build/runs/tiny --set seq_length={cfg.get('export', {}).get('seq_length', 4096)}")(f"\nSample corpus in {out}; lake at {lake.root}\n")
     for q in QUERIES:
         print(f"lakehouse sql \"{q}\"")
         spark.sql(q).show(40, truncate=60)
