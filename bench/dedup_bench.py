@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PeakMemory, bench_config, save  # noqa: E402
+from bench.common import PeakMemory, bench_config, save, write_silver  # noqa: E402
 from pipelines.dedup.minhash import MinHasher, shingle_hash32, shingles, tokens  # noqa: E402
 from pipelines.sample_corpus import load_texts  # noqa: E402
 
@@ -135,22 +134,12 @@ def spark_stage(docs, work: Path, cores: int) -> dict:
     from jobs.common.spark import get_spark
     from jobs.dedup import run_dedup
     from pipelines.dedup.stage import hasher_from_config, signatures
-    from schemas.tables import SILVER_DOCUMENTS
-
     root = work / "lake-dedup"
     shutil.rmtree(root, ignore_errors=True)
     cfg = bench_config(root, cores)
     spark = get_spark(cfg, "bench-dedup")
     lake = Lake(spark, cfg["lake"]["root"])
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    rows = ({"doc_id": d, "source_uri": "file:/bench", "source_record": d, "dataset": "bench", "license": "CC0-1.0",
-             "content_sha256": d, "parent_ids": [], "ingest_run_id": "bench", "run_id": "bench", "stage": "clean",
-             "processed_at": now, "pipeline_version": "bench", "url": f"https://h{int(d[1:]) % 997}.example/{d}",
-             "host": None, "fetch_time": now, "title": None, "text": text, "lang": lang, "lang_score": 0.99,
-             "quality_score": 0.5, "quality_tier": "mid", "n_chars": len(text), "n_words": 0, "extractor": "none"}
-            for d, lang, text in docs)
-    df = spark.createDataFrame(rows, SILVER_DOCUMENTS).repartition(cores * 4)
-    lake.merge_insert("silver.documents", df, check=False)
+    write_silver(spark, lake, docs, cores)
     silver = lake.read("silver.documents").persist()
     silver.count()
     t = time.monotonic()

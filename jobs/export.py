@@ -32,7 +32,7 @@ from tokenize_jobs.vocab import Vocab, VocabError, check
 
 log = logging.getLogger("lakehouse")
 STAGE = "export"
-DEFAULTS = {"seq_length": 4096, "shard_tokens": 1 << 28, "open_bins": 64, "out_dir": None}
+DEFAULTS = {"seq_length": 4096, "shard_tokens": 1 << 28, "min_shards": 4, "open_bins": 64, "out_dir": None}
 
 
 class ExportError(ValueError):
@@ -83,7 +83,8 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
                 .agg(F.sum("n_tokens").alias("tokens"), F.count("*").alias("docs")).collect()]
             plan = mixing.plan(pool, mp)
         identity = {"gold.tokens": version, "vocab": vocab.version, "mixing": mp, "seq_length": seq_length,
-                    "shard_tokens": int(p["shard_tokens"]), "open_bins": int(p["open_bins"])}
+                    "shard_tokens": int(p["shard_tokens"]), "min_shards": int(p["min_shards"]),
+                    "open_bins": int(p["open_bins"])}
         export_id = "export-" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str)
                                                .encode()).hexdigest()[:12]
         out_dir = os.path.join(out_root(lake, p), export_id)
@@ -105,7 +106,7 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
         targets = {}
         for g in plan.groups:
             targets[g["modality"]] = targets.get(g["modality"], 0.0) + g["target"]
-        shards = {m: mixing.n_shards(t, int(p["shard_tokens"])) for m, t in targets.items()}
+        shards = {m: max(int(p["min_shards"]), mixing.n_shards(t, int(p["shard_tokens"]))) for m, t in targets.items()}
         n_shards = F.lit(1)
         for m, n in shards.items():
             n_shards = F.when(F.col("modality") == m, F.lit(n)).otherwise(n_shards)

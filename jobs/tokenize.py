@@ -7,7 +7,8 @@ with Qwen's BPE (tokenize_jobs/vocab.py) per Arrow batch, and MERGEs (doc_id, mo
 segment) rows with the vocabulary version. The vocabulary manifest is written to
 `<lake>/gold/_vocab/<version>.json`. A config whose vocabulary differs from the one
 gold.tokens was made with is refused (a new vocabulary needs a new table, never a remap).
-Token counts by modality, language, dataset and tier go to gold.token_counts and the run.
+Token counts of each run's new rows by modality, language, dataset and tier go to
+gold.token_counts (the pool's totals are the sum over runs) and to the run's metrics.
 """
 from __future__ import annotations
 
@@ -64,17 +65,20 @@ def pending_text(lake: Lake, cfg: dict, datasets: list[str] | None):
     return docs
 
 
-def count_tokens(lake: Lake, run_id: str, vocab_version: str):
-    """gold.token_counts rows for the current gold.tokens snapshot."""
-    version = lake.version("gold.tokens")
-    counts = (lake.read("gold.tokens", version).where(F.col("vocab_version") == vocab_version)
-              .groupBy("modality", F.coalesce("lang", F.lit("und")).alias("lang"), "dataset",
-                       F.coalesce("quality_tier", F.lit("none")).alias("quality_tier"))
+def count_tokens(lake: Lake, run_id: str, vocab_version: str) -> list[dict]:
+    """gold.token_counts rows for every tokenize run not counted yet (this one, or one killed
+    between its gold.tokens write and its count), each under its own run_id; returns this
+    run's rows. The pool's totals are the sum over runs."""
+    gold = lake.read("gold.tokens").where(F.col("vocab_version") == vocab_version)
+    if lake.exists("gold.token_counts"):
+        gold = gold.join(lake.read("gold.token_counts").select("run_id").distinct(), "run_id", "left_anti")
+    counts = (gold.groupBy("run_id", "modality", F.coalesce("lang", F.lit("und")).alias("lang"), "dataset",
+                           F.coalesce("quality_tier", F.lit("none")).alias("quality_tier"))
               .agg(F.count("*").alias("docs"), F.sum("n_tokens").alias("tokens"))
-              .select(F.lit(run_id).alias("run_id"), F.lit(version).alias("gold_version"), "*",
+              .select("*", F.lit(lake.version("gold.tokens")).alias("gold_version"),
                       F.lit(vocab_version).alias("vocab_version"), F.current_timestamp().alias("counted_at")))
     lake.merge_insert("gold.token_counts", counts)
-    return lake.read("gold.token_counts").where(F.col("run_id") == run_id)
+    return [r.asDict() for r in lake.read("gold.token_counts").where(F.col("run_id") == run_id).collect()]
 
 
 def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
@@ -111,15 +115,16 @@ def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str]
                         F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("rejected_at"),
                         F.lit(pipeline_version()).alias("pipeline_version"))
                     write_rejects(lake, rej)
+            with timer("count_seconds"):
+                counts = count_tokens(lake, run.run_id, vocab.version) if lake.exists("gold.tokens") else []
         finally:
             encoded.unpersist()
         seconds = time.monotonic() - t0
-        with timer("count_seconds"):
-            counts = count_tokens(lake, run.run_id, vocab.version) if lake.exists("gold.tokens") else None
-            by_mod = {r["modality"]: r["t"] for r in counts.groupBy("modality").agg(F.sum("tokens").alias("t"))
-                      .collect()} if counts is not None else {}
-            by_lang = {r["lang"]: r["t"] for r in counts.groupBy("lang").agg(F.sum("tokens").alias("t"))
-                       .collect()} if counts is not None else {}
+        by_mod: dict[str, int] = {}
+        by_lang: dict[str, int] = {}
+        for c in counts:
+            by_mod[c["modality"]] = by_mod.get(c["modality"], 0) + c["tokens"]
+            by_lang[c["lang"]] = by_lang.get(c["lang"], 0) + c["tokens"]
         run.metric("new_tokens", new_tokens)
         run.metric("tokens_per_s", new_tokens / seconds if seconds else 0.0)
         for k, v in by_mod.items():

@@ -7,6 +7,7 @@ per-token Python objects on the way out.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from typing import Iterator
 
@@ -28,7 +29,7 @@ def to_list_array(seqs: list[list[int]]) -> pa.ListArray:
     lengths = np.fromiter((len(s) for s in seqs), np.int64, len(seqs))
     offsets = np.zeros(len(seqs) + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    flat = np.fromiter((t for s in seqs for t in s), np.int32, int(offsets[-1]))
+    flat = np.fromiter(itertools.chain.from_iterable(seqs), np.int32, int(offsets[-1]))
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)).cast(TOKEN_FIELDS[0].type)
 
 

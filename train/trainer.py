@@ -97,22 +97,27 @@ class Optim:
     """AdamW + scheduler behind one interface: Megatron's (GPU, distributed optimizer, BF16
     params with FP32 main weights) or torch's (CPU)."""
 
-    def __init__(self, model, cfg: dict, device: str):
+    def __init__(self, model, cfg: dict, device: str, dp: int = 1):
         from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
 
         self.device, self.cfg = device, cfg
         self.megatron = device == "cuda" and cfg.get("optimizer", "megatron") == "megatron"
+        # the distributed optimizer shards optimizer state over data-parallel ranks (ZeRO-1);
+        # with one DP rank it saves nothing, and the plain mixed-precision one is used
+        dist = cfg.get("distributed_optimizer", "auto")
+        self.distributed = self.megatron and (dp > 1 if dist == "auto" else bool(dist))
         if self.megatron:
             from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
             from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 
             self.model = DistributedDataParallel(
-                model.config, DistributedDataParallelConfig(grad_reduce_in_fp32=True, use_distributed_optimizer=True),
-                model)
+                model.config, DistributedDataParallelConfig(grad_reduce_in_fp32=True,
+                                                            use_distributed_optimizer=self.distributed), model)
             self.opt = get_megatron_optimizer(OptimizerConfig(
                 optimizer="adam", lr=cfg["lr"], min_lr=cfg["min_lr"], weight_decay=cfg["weight_decay"],
                 adam_beta1=cfg["adam_beta1"], adam_beta2=cfg["adam_beta2"], adam_eps=cfg["adam_eps"],
-                clip_grad=cfg["clip_grad"], bf16=bool(cfg["bf16"]), use_distributed_optimizer=True), [self.model])
+                clip_grad=cfg["clip_grad"], bf16=bool(cfg["bf16"]), use_distributed_optimizer=self.distributed),
+                [self.model])
         else:
             self.model = model
             decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
@@ -149,13 +154,13 @@ class Optim:
 
     def state_dict(self, path: str) -> dict:
         s = {"scheduler": self.sched.state_dict(), "optimizer": self.opt.state_dict()}
-        if self.megatron:
+        if self.distributed:
             self.opt.save_parameter_state(path + ".optim_params")
         return s
 
     def load_state_dict(self, s: dict, path: str) -> None:
         self.opt.load_state_dict(s["optimizer"])
-        if self.megatron:
+        if self.distributed:
             self.opt.load_parameter_state(path + ".optim_params")
         self.sched.load_state_dict(s["scheduler"])
 
@@ -198,7 +203,7 @@ def save_checkpoint(out: str, step: int, model, optim: Optim, device: str, meta:
 
 def load_checkpoint(out: str, step: int, model, optim: Optim, device: str) -> dict:
     path = os.path.join(ckpt_dir(out, step), f"rank{torch.distributed.get_rank():05d}.pt")
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)   # RNG states must stay on CPU
     model.load_state_dict(state["model"])
     optim.load_state_dict(state, path)
     set_rng_state(state["rng"], device)
@@ -232,7 +237,7 @@ def _train(cfg, export, out, steps, device, dp_rank, dp, rank0) -> list[dict]:
         raise ValueError(f"global batch of {gbs} sequences is not a multiple of micro batch {mbs} x DP {dp}")
     accum = gbs // (mbs * dp)
     model = build_model(cfg, man["vocab_size"], device)
-    optim = Optim(model, cfg, device)
+    optim = Optim(model, cfg, device, dp)
     step = 0
     os.makedirs(out, exist_ok=True)
     last = latest_step(out)
