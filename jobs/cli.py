@@ -14,6 +14,7 @@ COMMANDS = {
     "tokenize": ("jobs.tokenize", "Qwen BPE tokens of the kept documents into gold.tokens (unified vocabulary)"),
     "export": ("jobs.export", "mix, pack and write Megatron .bin/.idx shards into gold.exports"),
     "train": ("jobs.train", "train the Megatron-core model on an export (torchrun)"),
+    "lineage": ("jobs.lineage", "the story of a document or an export shard, from the Delta tables"),
     "sql": ("jobs.sql", "run Delta SQL against the lake"),
     "sample": ("jobs.sample", "generate the sample corpus and run the pipeline on it"),
     "jars": ("infra.jars", "fetch or list the pinned JVM jars (for spark-submit --jars)"),
