@@ -1,0 +1,1 @@
+"""PII detection and redaction (presidio-analyzer, offline, with Chinese recognizers)."""

@@ -1,0 +1,137 @@
+"""PII recognizers for presidio-analyzer, beyond its defaults: Chinese identifiers, secrets.
+
+Validators are plain functions (checksums, dates), used by presidio `PatternRecognizer`s
+through `validate_result`. Context words raise a match's score when they appear just
+before it in the raw text: presidio's own context enhancer works on NLP-engine tokens and
+lemmas, which an offline pattern-only engine does not produce and which do not exist for
+unsegmented Chinese, so the window is matched as a substring here.
+
+Entity types (the `<|pii_*|>` placeholders of the vocabulary use the lower-case names):
+CN_RESIDENT_ID, CN_MOBILE, CN_LANDLINE, BANK_CARD, CN_PASSPORT, HK_ID, TW_ID, EMAIL,
+PHONE, CREDIT_CARD, IBAN, IP_ADDRESS, URL_CREDENTIALS, SECRET.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CN_ID_CHECK = "10X98765432"
+TW_LETTERS = {c: v for c, v in zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36))}
+
+
+def cn_id_valid(s: str) -> bool:
+    """Mainland resident ID (GB 11643-1999): 6-digit region, birth date, sequence, ISO 7064
+    MOD 11-2 check character."""
+    s = s.upper()
+    if not re.fullmatch(r"\d{17}[\dX]", s) or s[0] not in "12345678":
+        return False
+    try:
+        born = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        return False
+    if not date(1900, 1, 1) <= born <= date.today():
+        return False
+    total = sum(int(d) * w for d, w in zip(s[:17], CN_ID_WEIGHTS))
+    return CN_ID_CHECK[total % 11] == s[17]
+
+
+def luhn_valid(digits: str) -> bool:
+    ds = [int(c) for c in re.sub(r"\D", "", digits)]
+    if len(ds) < 12:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(ds)):
+        if i % 2:
+            d *= 2
+            d -= 9 if d > 9 else 0
+        total += d
+    return total % 10 == 0
+
+
+def hk_id_valid(s: str) -> bool:
+    """Hong Kong identity card: 1-2 letters, 6 digits, check digit (0-9 or A), mod 11."""
+    m = re.fullmatch(r"([A-Z]{1,2})(\d{6})\(?([0-9A])\)?", s.upper())
+    if not m:
+        return False
+    letters, digits, check = m.groups()
+    letters = letters.rjust(2)
+    vals = [36 if c == " " else ord(c) - 55 for c in letters] + [int(d) for d in digits]
+    total = sum(v * w for v, w in zip(vals, range(9, 1, -1)))
+    c = 10 if check == "A" else int(check)
+    return (total + c) % 11 == 0
+
+
+def tw_id_valid(s: str) -> bool:
+    """Taiwan national ID: a letter (region), 1 or 2 (sex), 8 digits, mod 10 checksum."""
+    s = s.upper()
+    if not re.fullmatch(r"[A-Z][12]\d{8}", s):
+        return False
+    n = TW_LETTERS[s[0]]
+    total = n // 10 + (n % 10) * 9 + sum(int(d) * w for d, w in zip(s[1:9], range(8, 0, -1))) + int(s[9])
+    return total % 10 == 0
+
+
+class ContextRecognizer(PatternRecognizer):
+    """A PatternRecognizer whose score rises by `boost` when a context word appears within
+    `window` characters before the match (case-insensitive substring, so it works for
+    Chinese), and whose matches may be checked by `validator`."""
+
+    def __init__(self, entity: str, patterns: list[Pattern], context: list[str], language: str,
+                 validator=None, boost: float = 0.35, window: int = 24):
+        super().__init__(supported_entity=entity, patterns=patterns, context=context,
+                         supported_language=language, name=f"{entity.title().replace('_', '')}Recognizer")
+        self.validator, self.boost, self.window = validator, boost, window
+        self.words = [w.lower() for w in context]
+
+    def validate_result(self, pattern_text: str):
+        if self.validator is None:
+            return None
+        return bool(self.validator(pattern_text))
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        results = super().analyze(text, entities, nlp_artifacts=None, regex_flags=regex_flags)
+        low = text.lower()
+        for r in results:
+            before = low[max(0, r.start - self.window):r.start]
+            if any(w in before for w in self.words):
+                r.score = min(1.0, r.score + self.boost)
+        return results
+
+
+# (entity, [(name, regex, score)], context words, validator)
+SPECS = [
+    ("CN_RESIDENT_ID", [("cn_id", r"(?<![0-9A-Za-z])[1-8]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+                                  r"\d{3}[\dXx](?![0-9A-Za-z])", 0.6)],
+     ["身份证", "身份证号", "证件号", "公民身份", "id card", "id number", "identity"], cn_id_valid),
+    ("CN_MOBILE", [("cn_mobile", r"(?<![\d+])(?:(?:\+|00)?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)", 0.6)],
+     ["手机", "电话", "联系", "致电", "微信", "mobile", "phone", "tel", "call"], None),
+    ("CN_LANDLINE", [("cn_landline", r"(?<![\d+])(?:\(0\d{2,3}\)|0\d{2,3})[- ]?[2-9]\d{6,7}(?!\d)", 0.3)],
+     ["电话", "座机", "传真", "联系", "tel", "phone", "fax"], None),
+    ("BANK_CARD", [("bank_card", r"(?<!\d)(?:62|4\d|5[1-5])\d{2}(?:[- ]?\d{4}){2,3}(?:\d{1,3})?(?!\d)", 0.5)],
+     ["银行卡", "卡号", "账号", "账户", "储蓄卡", "信用卡", "card", "account"], luhn_valid),
+    ("CN_PASSPORT", [("cn_passport", r"(?<![0-9A-Za-z])(?:[EGDSP]\d{8}|E[A-HJ-NP-Z]\d{7})(?![0-9A-Za-z])", 0.2)],
+     ["护照", "passport"], None),
+    ("HK_ID", [("hk_id", r"(?<![0-9A-Za-z])[A-Z]{1,2}\d{6}\([0-9A]\)", 0.5)],
+     ["香港身份证", "身份证", "hkid", "hong kong identity"], hk_id_valid),
+    ("TW_ID", [("tw_id", r"(?<![0-9A-Za-z])[A-Z][12]\d{8}(?![0-9A-Za-z])", 0.5)],
+     ["身分證", "身份证", "统一编号", "national id"], tw_id_valid),
+    ("EMAIL", [("email", r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}"
+                         r"(?![A-Za-z0-9-])", 0.85)],
+     ["邮箱", "电邮", "email", "e-mail", "mail"], None),
+    ("URL_CREDENTIALS", [("url_creds", r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]+:[^\s:/@]+@[^\s/]+", 0.9)], [], None),
+    ("SECRET", [("aws_key", r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])", 0.9),
+                ("private_key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP )?PRIVATE KEY(?: BLOCK)?-----", 0.95),
+                ("github_token", r"\bgh[pousr]_[A-Za-z0-9]{36}\b", 0.9),
+                ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", 0.9),
+                ("assigned_secret", r"(?i)\b(?:api[_-]?key|secret[_-]?key|access[_-]?token|password|passwd)\b"
+                                    r"\s*[:=]\s*['\"]?[A-Za-z0-9_\-/+=]{12,}", 0.7)],
+     ["key", "token", "secret", "密钥", "密码"], None),
+]
+
+
+def custom_recognizers(language: str) -> list[PatternRecognizer]:
+    return [ContextRecognizer(entity, [Pattern(n, rx, sc) for n, rx, sc in pats], ctx, language, validator)
+            for entity, pats, ctx, validator in SPECS]

@@ -1,0 +1,72 @@
+"""PII recognizers: true cases caught, look-alikes passed, in English and Chinese text."""
+from __future__ import annotations
+
+import pytest
+
+from pipelines.pii.analyzer import build_analyzer
+from pipelines.pii.recognizers import cn_id_valid, hk_id_valid, luhn_valid, tw_id_valid
+from pipelines.sample_corpus import cn_id_check_digit
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return build_analyzer()
+
+
+def found(engine, text, lang, min_score=0.5):
+    return {(r.entity_type, text[r.start:r.end]) for r in engine.analyze(text, language=lang) if r.score >= min_score}
+
+
+def test_validators():
+    good = "11010519491231002X"
+    assert cn_id_valid(good) and cn_id_valid(good.lower())
+    body = "44030419900307123"
+    assert cn_id_valid(body + cn_id_check_digit(body))
+    wrong = "0" if cn_id_check_digit(body) != "0" else "1"
+    assert not cn_id_valid(body + wrong)                       # bad checksum
+    bad_date = "44030419901307123"
+    assert not cn_id_valid(bad_date + cn_id_check_digit(bad_date))   # month 13
+    future = "44030430010101123"
+    assert not cn_id_valid(future + cn_id_check_digit(future))       # born in 3001
+    assert luhn_valid("4111 1111 1111 1111") and not luhn_valid("4111 1111 1111 1112")
+    assert luhn_valid("6222021234567890128") and not luhn_valid("6222021234567890123")
+    assert hk_id_valid("A123456(3)") and not hk_id_valid("A123456(4)")
+    assert tw_id_valid("A123456789") and not tw_id_valid("A123456788")
+
+
+def test_chinese_identifiers_and_look_alikes(engine):
+    text = ("客户张三，身份证号码：11010519491231002X，手机：138 1234 5678，座机电话 010-62345678，"
+            "邮箱zhangsan@example.com谢谢。银行卡号 6222021234567890128，护照号 E12345678，香港身份证 A123456(3)。")
+    hits = found(engine, text, "zh")
+    assert ("CN_RESIDENT_ID", "11010519491231002X") in hits
+    assert ("CN_MOBILE", "138 1234 5678") in hits
+    assert ("CN_LANDLINE", "010-62345678") in hits
+    assert ("EMAIL", "zhangsan@example.com") in hits          # bounded: no Chinese characters swallowed
+    assert ("BANK_CARD", "6222021234567890128") in hits
+    assert ("CN_PASSPORT", "E12345678") in hits                # context word 护照 lifts the score
+    assert ("HK_ID", "A123456(3)") in hits
+    look_alikes = ("订单号 440304199003071230 已发货（校验位错误的18位数字），流水号 20231107123456789，"
+                   "快递单号 13812345679000，商品编号 E12345678X，金额 6222021234567890123 元。")
+    assert not {e for e, _ in found(engine, look_alikes, "zh")} & {
+        "CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "CN_PASSPORT"}
+    # a passport-shaped code without context stays below the default threshold
+    assert ("CN_PASSPORT", "E12345678") not in found(engine, "型号 E12345678 的参数", "zh")
+
+
+def test_english_entities_and_look_alikes(engine):
+    text = ("Reach John at +1 (415) 555-2671 or john.doe@corp.io. Card 4111 1111 1111 1111, "
+            "IBAN DE89370400440532013000, host 192.168.1.20, AWS key AKIAIOSFODNN7EXAMPLE, "
+            "db https://bob:s3cretpass@db.example.com/x, token ghp_" + "a" * 36 + ".")
+    hits = found(engine, text, "en", 0.4)
+    for entity, value in [("EMAIL", "john.doe@corp.io"), ("CREDIT_CARD", "4111 1111 1111 1111"),
+                          ("IBAN_CODE", "DE89370400440532013000"), ("IP_ADDRESS", "192.168.1.20"),
+                          ("SECRET", "AKIAIOSFODNN7EXAMPLE"), ("SECRET", "ghp_" + "a" * 36),
+                          ("URL_CREDENTIALS", "https://bob:s3cretpass@db.example.com"),
+                          ("PHONE_NUMBER", "+1 (415) 555-2671")]:
+        assert (entity, value) in hits, (entity, value)
+    private = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow...\n-----END RSA PRIVATE KEY-----"
+    assert ("SECRET", "-----BEGIN RSA PRIVATE KEY-----") in found(engine, private, "en")
+    look_alikes = ("Order 4111 1111 1111 1112 shipped; invoice IBAN-like DE89370400440532013001; "
+                   "version 1.2.3.4.5; see https://example.com/a:b@c? no; ISBN 978-3-16-148410-0.")
+    assert not {e for e, _ in found(engine, look_alikes, "en")} & {"CREDIT_CARD", "BANK_CARD", "IBAN_CODE",
+                                                                     "URL_CREDENTIALS", "SECRET"}
