@@ -47,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     run_dedup(spark, lake, cfg)
     run_tokenize(spark, lake, cfg)
     exp = run_export(spark, lake, cfg)
-    print(f"\nTraining shards: {exp['manifest']}\n  lakehouse train --export {exp['manifest']} --preset tiny "
-          f"--out build/runs/tiny --set seq_length={cfg.get('export', {}).get('seq_length', 4096)}")(f"\nSample corpus in {out}; lake at {lake.root}\n")
+    print(f"\nSample corpus in {out}; lake at {lake.root}\n")
     for q in QUERIES:
         print(f"lakehouse sql \"{q}\"")
         spark.sql(q).show(40, truncate=60)
     print("More: lakehouse sql \"DESCRIBE HISTORY bronze.documents\"; README.md has lineage queries.")
+    seq = cfg.get("export", {}).get("seq_length", 4096)
+    print(f"\nTraining shards ({seq}-token sequences): {exp['manifest']}\n"
+          f"  lakehouse train --export {exp['manifest']} --preset tiny --out build/runs/tiny --steps 40")
     return 0
 
 
