@@ -27,7 +27,8 @@ from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version
 from jobs.tokenize import vocab_rel
 from tokenize_jobs import mixing
-from tokenize_jobs.export import SHARD_ROW, sha256_file, shard_writer_fn
+from quality_models.models import sha256_file
+from tokenize_jobs.export import SHARD_ROW, shard_writer_fn
 from tokenize_jobs.vocab import Vocab, VocabError, check
 
 log = logging.getLogger("lakehouse")
@@ -44,6 +45,11 @@ def export_params(cfg: dict) -> dict:
 
 
 def out_root(lake: Lake, p: dict) -> str:
+    """The export folder. Executors write the shards and the driver the manifest, so on a
+    cluster it must be a file system every node mounts: there it has to be set explicitly."""
+    if not p["out_dir"] and not lake.spark.sparkContext.master.startswith("local"):
+        raise ExportError("on a cluster, set export.out_dir to a path every node mounts (shards are written "
+                          "by the executors, the manifest by the driver)")
     out = p["out_dir"] or f"{lake.root}/exports"
     if out.startswith("file:"):
         out = out[len("file:"):]
@@ -123,8 +129,10 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
                     .collect())
         seconds = time.monotonic() - t0
         rows = sorted((r.asDict() for r in rows), key=lambda r: (r["modality"], r["shard"]))
-        realised = [r.asDict() for r in chosen.groupBy("modality", "dataset")
-                    .agg(F.sum("n_tokens").alias("tokens")).collect()]
+        # one pass: realised tokens per (modality, dataset) and the documents selected
+        agg = chosen.groupBy("modality", "dataset").agg(
+            F.sum("n_tokens").alias("tokens"), F.countDistinct("doc_id", "segment").alias("docs")).collect()
+        realised = [{"modality": r["modality"], "dataset": r["dataset"], "tokens": r["tokens"]} for r in agg]
         mix = mixing.report(plan, realised)
         vocab_path = os.path.join(out_dir, "vocab.json")
         vocab.save(vocab_path)
@@ -161,8 +169,8 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
         n_seq = sum(r["n_sequences"] for r in rows)
         n_tok = sum(r["n_tokens"] for r in rows)
         n_pad = sum(r["n_pad"] for r in rows)
-        docs_in = tokens.count()
-        docs_out = chosen.select("doc_id", "segment").distinct().count()
+        docs_in = sum(r["docs"] for r in pool)
+        docs_out = sum(r["docs"] for r in agg)
         run.metric("shards", len(rows))
         run.metric("sequences", n_seq)
         run.metric("tokens", n_tok)

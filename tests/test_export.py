@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from jobs.export import run_export
 from tokenize_jobs import mixing
-from tokenize_jobs.export import sha256_file
+from quality_models.models import sha256_file
 from tokenize_jobs.pack import pack, unpack
 
 EOD, PAD = 9, 0

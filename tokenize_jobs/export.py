@@ -8,7 +8,6 @@ names and renamed when complete, then checksummed; the task yields one row per s
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Iterator
 
@@ -16,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quality_models.models import sha256_file
 from tokenize_jobs.pack import pack
 
 SHARD_ROW = pa.schema([
@@ -26,14 +26,6 @@ SHARD_ROW = pa.schema([
 ])
 SPANS = pa.schema([("seq", pa.int64()), ("doc_id", pa.string()), ("copy", pa.int32()), ("start", pa.int32()),
                    ("length", pa.int32()), ("piece", pa.int32()), ("n_pieces", pa.int32())])
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def shard_prefix(out_dir: str, modality: str, shard: int) -> str:

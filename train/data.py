@@ -10,13 +10,14 @@ and the loss on <|pad|> labels is masked.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from quality_models.models import sha256_file
 
 
 class DataError(ValueError):
@@ -53,17 +54,9 @@ def load_export(manifest_path: str, verify: bool = True) -> dict:
             for ext, key in ((".bin", "bin_sha256"), (".idx", "idx_sha256")):
                 if not os.path.exists(prefix + ext):
                     raise DataError(f"shard file {prefix + ext} missing")
-                if verify and _sha256(prefix + ext) != s[key]:
+                if verify and sha256_file(prefix + ext) != s[key]:
                     raise DataError(f"shard file {prefix + ext} does not match its checksum in the manifest")
     return man
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def blend(man: dict) -> tuple[list[str], list[float]]:
