@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test bench-ingest bench-tokenize clean
+.PHONY: setup sample test bench-ingest bench-tokenize bench-pii clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,9 @@ test: setup
 
 bench-ingest: setup
 	$(PY) bench/ingest_bench.py --records 100000
+
+bench-pii: setup
+	$(PY) bench/pii_bench.py --docs 100000
 
 bench-tokenize: setup
 	$(PY) bench/tokenize_bench.py --docs 100000

@@ -11,6 +11,7 @@ COMMANDS = {
     "ingest": ("jobs.ingest", "ingest WARC/WET, JSONL, Parquet and media into bronze.*"),
     "clean": ("jobs.clean", "extract, normalize, language-ID, filter and quality-score text into silver.*"),
     "dedup": ("jobs.dedup", "exact + MinHash LSH near-duplicate clusters over silver.documents"),
+    "pii": ("jobs.pii", "license gate, PII detection and redaction into silver.redacted_documents"),
     "tokenize": ("jobs.tokenize", "Qwen BPE tokens of the kept documents into gold.tokens (unified vocabulary)"),
     "export": ("jobs.export", "mix, pack and write Megatron .bin/.idx shards into gold.exports"),
     "train": ("jobs.train", "train the Megatron-core model on an export (torchrun)"),

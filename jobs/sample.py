@@ -3,7 +3,7 @@
     lakehouse sample [--lake ./lake] [--out ./build/sample]
 
 Generates the sample corpus (deterministic, from data/sample/texts), then runs every stage
-that exists, in order, and prints where the lake is and how to query it.
+in order (ingest, clean, dedup, pii, tokenize, export), and prints where the lake is and how to query it.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from jobs.clean import run_clean
 from jobs.dedup import run_dedup
 from jobs.export import run_export
 from jobs.ingest import run_ingest
+from jobs.pii import run_pii
 from jobs.tokenize import run_tokenize
 from pipelines.sample_corpus import generate
 
@@ -23,6 +24,10 @@ QUERIES = [
     "SELECT lang, quality_tier, count(*) AS docs FROM silver.documents WHERE dup_keep GROUP BY lang, quality_tier "
     "ORDER BY docs DESC",
     "SELECT dup_cluster_size, count(*) AS docs FROM silver.documents GROUP BY dup_cluster_size ORDER BY dup_cluster_size",
+    "SELECT entity_type, sum(count) AS found, count(DISTINCT doc_id) AS docs FROM silver.pii_audit "
+    "GROUP BY entity_type ORDER BY found DESC",
+    "SELECT license, license_status, count(*) AS docs FROM silver.redacted_documents GROUP BY license, license_status "
+    "ORDER BY docs DESC",
     "SELECT modality, lang, sum(docs) AS docs, sum(tokens) AS tokens FROM gold.token_counts WHERE run_id = "
     "(SELECT max(run_id) FROM gold.token_counts) GROUP BY modality, lang ORDER BY tokens DESC",
     "SELECT export_id, shard, modality, n_sequences, n_tokens, n_docs, input_versions FROM gold.exports "
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             run_ingest(spark, lake, cfg, [str(folder)], dataset)
     run_clean(spark, lake, cfg)
     run_dedup(spark, lake, cfg)
+    run_pii(spark, lake, cfg)
     run_tokenize(spark, lake, cfg)
     exp = run_export(spark, lake, cfg)
     print(f"\nSample corpus in {out}; lake at {lake.root}\n")

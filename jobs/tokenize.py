@@ -1,8 +1,9 @@
-"""Tokenize stage: text of silver.documents -> gold.tokens in the unified vocabulary.
+"""Tokenize stage: text of silver.redacted_documents -> gold.tokens in the unified vocabulary.
 
     lakehouse tokenize [--dataset NAME ...]
 
-Reads the documents dedup kept (dup_keep) that have no gold.tokens row yet, encodes them
+Reads the documents of `tokenize.source` (silver.redacted_documents: what dedup kept and
+the PII stage let through, PII replaced by placeholders) that have no gold.tokens row yet, encodes them
 with Qwen's BPE (tokenize_jobs/vocab.py) per Arrow batch, and MERGEs (doc_id, modality,
 segment) rows with the vocabulary version. The vocabulary manifest is written to
 `<lake>/gold/_vocab/<version>.json`. A config whose vocabulary differs from the one

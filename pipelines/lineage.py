@@ -2,7 +2,8 @@
 
 A document: where its bytes came from (source file, WARC record id or file:line, byte
 offset), what each stage did with it (run id, stage, config hash, code version of every
-run that wrote or dropped it), why it was dropped if it was, its tokens and the shards
+run that wrote or dropped it), its license decision and the PII found in it (types,
+counts, offsets; never values), why it was dropped if it was, its tokens and the shards
 that hold it. A shard: its files and checksums, the gold.tokens version it was cut from,
 its documents and the sources and datasets they came from. Every answer is a handful of
 Delta SQL queries; `QUERIES` holds them so users can run them by hand.
@@ -20,6 +21,10 @@ QUERIES = {
              "FROM silver.text_signals WHERE doc_id = '{doc_id}'",
     "silver": "SELECT lang, quality_tier, dup_cluster_id, dup_cluster_size, dup_keep, stage, run_id "
               "FROM silver.documents WHERE doc_id = '{doc_id}'",
+    "pii": "SELECT license, license_status, robots_tag, pii_count, pii_types, pii_policy, run_id "
+           "FROM silver.redacted_documents WHERE doc_id = '{doc_id}'",
+    "pii_audit": "SELECT entity_type, recognizer, action, count, starts, ends, doc_outcome, run_id "
+                 "FROM silver.pii_audit WHERE doc_id = '{doc_id}'",
     "rejects": "SELECT stage, reason, detail, ref_doc_id, run_id, rejected_at FROM ops.rejects "
                "WHERE doc_id = '{doc_id}'",
     "tokens": "SELECT modality, segment, n_tokens, vocab_version, run_id FROM gold.tokens WHERE doc_id = '{doc_id}'",
@@ -49,17 +54,20 @@ def doc_story(lake: Lake, doc_id: str) -> dict:
         "source": _rows(lake, "bronze.documents", q["source"]),
         "clean": _rows(lake, "silver.text_signals", q["clean"]),
         "silver": _rows(lake, "silver.documents", q["silver"]),
+        "pii": _rows(lake, "silver.redacted_documents", q["pii"]),
+        "pii_audit": _rows(lake, "silver.pii_audit", q["pii_audit"]),
         "rejects": _rows(lake, "ops.rejects", q["rejects"]),
         "tokens": _rows(lake, "gold.tokens", q["tokens"]),
         "shards": _rows(lake, "gold.exports", q["shards"]),
     }
-    run_ids = sorted({r["run_id"] for part in ("clean", "silver", "rejects", "tokens", "shards") for r in story[part]}
+    run_ids = sorted({r["run_id"] for part in ("clean", "silver", "pii", "pii_audit", "rejects", "tokens", "shards") for r in story[part]}
                      | {r["ingest_run_id"] for r in story["source"]})
     story["runs"] = _rows(lake, "ops.runs", QUERIES["runs"].format(
         run_ids=", ".join(f"'{_quote(r)}'" for r in run_ids))) if run_ids else []
     story["found"] = any(story[k] for k in ("source", "clean", "silver", "rejects", "tokens"))
     story["status"] = ("dropped" if story["rejects"] else "exported" if story["shards"]
-                       else "tokenized" if story["tokens"] else "in silver" if story["silver"]
+                       else "tokenized" if story["tokens"] else "redacted" if story["pii"]
+                       else "in silver" if story["silver"]
                        else "in bronze" if story["source"] else "unknown")
     return story
 

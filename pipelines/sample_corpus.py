@@ -81,7 +81,8 @@ def fake_email(rng: random.Random) -> str:
 
 
 def fake_us_phone(rng: random.Random) -> str:
-    return f"+1 (555) {rng.randrange(200, 999)}-{rng.randrange(0, 10000):04d}"
+    exchange, line = rng.randrange(200, 999), rng.randrange(0, 10000)
+    return f"+1 ({(415, 212, 646, 312)[exchange % 4]}) {exchange}-{line:04d}"
 
 
 def pii_block(lang: str, rng: random.Random) -> str:
@@ -102,6 +103,7 @@ class Page:
     status: int = 200
     content_type: str = "text/html"
     body: bytes | None = None       # raw override (broken records)
+    robots: str | None = None       # X-Robots-Tag header
 
     def payload(self) -> bytes:
         if self.body is not None:
@@ -157,6 +159,8 @@ def sample_pages(n_pages: int, seed: int = 0, texts: dict | None = None, faults:
     for i in range(n_pages):
         lang = rng.choices(langs, weights)[0]
         pages.append(make_page(i, lang, texts[lang], rng, pii=rng.random() < 0.2, license_id=rng.choice(licenses)))
+        if i % 50 == 17:    # AI-training opt-out (the pii stage's license gate rejects it)
+            pages[-1].robots = "noai, noimageai"
     # exact duplicates (same bytes, mirror host) and near duplicates (edited, other boilerplate)
     for j in range(max(1, n_pages // 20)):
         src = pages[rng.randrange(0, n_pages)]
@@ -209,7 +213,8 @@ def write_warc(path: Path, pages: list[Page], start_index: int = 0) -> None:
             ct = p.content_type + (f"; charset={p.charset}" if p.declare and p.content_type == "text/html" else "")
             reason = {200: "OK", 404: "Not Found", 301: "Moved Permanently"}[p.status]
             http = StatusAndHeaders(f"{p.status} {reason}", [("Content-Type", ct), ("Server", "nginx")]
-                                    + ([("Content-Language", p.lang)] if p.lang else []), protocol="HTTP/1.1")
+                                    + ([("Content-Language", p.lang)] if p.lang else [])
+                                    + ([("X-Robots-Tag", p.robots)] if p.robots else []), protocol="HTTP/1.1")
             date = (EPOCH + timedelta(seconds=37 * (start_index + k))).strftime("%Y-%m-%dT%H:%M:%SZ")
             rec = w.create_warc_record(p.url, "response", payload=io.BytesIO(p.payload()), http_headers=http,
                                        warc_headers_dict={"WARC-Date": date,
@@ -260,6 +265,8 @@ def dump_records(texts: dict, n: int, rng: random.Random, prefix: str) -> list[d
                      "url": f"https://{prefix}.example.org/{lang}/{i}", "lang": lang,
                      "timestamp": (EPOCH + timedelta(hours=i)).isoformat(),
                      "license": rng.choice(["CC-BY-4.0", "CC0-1.0", None])})
+        if prefix == "news" and i % 10 == 3:   # a license off the allow-list
+            recs[-1]["license"] = "CC-BY-NC-4.0"
     return recs
 
 

@@ -115,6 +115,43 @@ MINHASH = StructType([
     StructField("processed_at", TimestampType(), False),
 ])
 
+SILVER_REDACTED = StructType(LINEAGE_FIELDS + [
+    _s("url"),
+    _s("host"),
+    StructField("fetch_time", TimestampType()),
+    _s("text", False),                 # silver.documents text with PII spans replaced by <|pii_*|> tokens
+    _s("lang", False),
+    StructField("lang_score", DoubleType(), False),
+    StructField("quality_score", DoubleType(), False),
+    _s("quality_tier", False),
+    StructField("n_chars", LongType(), False),          # of the redacted text
+    _s("dup_cluster_id"),
+    StructField("dup_cluster_size", LongType()),
+    StructField("dup_keep", BooleanType()),
+    StructField("pii_count", LongType(), False),        # spans found (redacted or, by policy, kept)
+    StructField("pii_types", ArrayType(StringType()), False),
+    _s("license_status", False),       # allowed | kept_unknown | kept_other (kept by dataset policy)
+    _s("robots_tag"),                  # X-Robots-Tag that ingest recorded, if any
+    _s("pii_policy", False),           # hash of the pii + license policy applied
+])
+
+PII_AUDIT = StructType([
+    _s("doc_id", False),
+    _s("dataset", False),
+    _s("entity_type", False),          # CN_RESIDENT_ID, EMAIL, PHONE_NUMBER, ...
+    _s("recognizer", False),
+    _s("action", False),               # redact | keep | drop (pii.entities policy)
+    _s("placeholder", False),          # <|pii_<placeholder>|>
+    StructField("count", LongType(), False),
+    StructField("starts", ArrayType(IntegerType()), False),   # character offsets in silver.documents text
+    StructField("ends", ArrayType(IntegerType()), False),
+    StructField("scores", ArrayType(DoubleType()), False),
+    StructField("value_hashes", ArrayType(StringType()), False),  # HMAC-SHA256(salt, value)[:16]; never values
+    _s("doc_outcome", False),          # kept | pii_density | pii_policy
+    _s("run_id", False),
+    StructField("processed_at", TimestampType(), False),
+])
+
 GOLD_TOKENS = StructType(LINEAGE_FIELDS + [
     _s("modality", False),             # text | image | audio | video
     StructField("segment", IntegerType(), False),   # 0 for a whole text document; media segments count up
@@ -228,6 +265,12 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("silver.minhash", MINHASH, ("doc_id",), lineage=False, partition_by=("kept",),
               description="MinHash signatures and LSH bands of deduplicated documents: the index that "
                           "nightly dedup runs match new documents against"),
+    TableSpec("silver.redacted_documents", SILVER_REDACTED, ("doc_id",), partition_by=("lang",),
+              description="documents that passed the license gate and PII policy, PII replaced by placeholders: "
+                          "what tokenize reads", properties=_CDF),
+    TableSpec("silver.pii_audit", PII_AUDIT, ("doc_id", "entity_type", "recognizer"), lineage=False,
+              partition_by=("entity_type",),
+              description="PII found per document, type and recognizer: counts, offsets, scores, salted hashes"),
     TableSpec("gold.tokens", GOLD_TOKENS, ("doc_id", "modality", "segment"), partition_by=("modality",),
               description="token ids per document/segment in the unified vocabulary", properties=_CDF),
     TableSpec("gold.exports", GOLD_EXPORTS, ("export_id", "shard"), lineage=False,

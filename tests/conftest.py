@@ -106,7 +106,23 @@ def deduped(sample_lake, _deduped):
 
 
 @pytest.fixture(scope="session")
-def _tokenized(_deduped, _sample_lake, spark):
+def _redacted(_deduped, _sample_lake, spark):
+    from jobs.pii import run_pii
+
+    lake, cfg, _ = _sample_lake
+    lake.activate()
+    return run_pii(spark, lake, cfg)
+
+
+@pytest.fixture
+def redacted(sample_lake, _redacted):
+    """(lake, cfg, pii summary) after the PII/license stage on the deduplicated sample lake."""
+    lake, cfg, _ = sample_lake
+    return lake, cfg, _redacted
+
+
+@pytest.fixture(scope="session")
+def _tokenized(_redacted, _sample_lake, spark):
     from jobs.tokenize import run_tokenize
 
     lake, cfg, _ = _sample_lake
@@ -116,7 +132,7 @@ def _tokenized(_deduped, _sample_lake, spark):
 
 @pytest.fixture
 def tokenized(sample_lake, _tokenized):
-    """(lake, cfg, tokenize summary) after tokenizing the deduplicated sample lake once."""
+    """(lake, cfg, tokenize summary) after tokenizing the redacted sample lake once."""
     lake, cfg, _ = sample_lake
     return lake, cfg, _tokenized
 

@@ -28,7 +28,8 @@ def test_shard_back_to_warc_record_and_a_dropped_document(exported, spark):
     assert doc["tokens"][0]["n_tokens"] > 0
     assert any(s["export_id"] == shard.export_id and s["shard"] == shard.shard for s in doc["shards"])
     stages = {r["stage"] for r in doc["runs"]}
-    assert {"ingest", "clean", "dedup", "tokenize", "export"} <= stages
+    assert {"ingest", "clean", "dedup", "pii", "tokenize", "export"} <= stages
+    assert doc["pii"][0]["license_status"] in ("allowed", "kept_unknown")
     assert all(r["config_hash"] and r["code_version"] for r in doc["runs"])
     # a dropped duplicate says why and who was kept instead
     rej = lake.read("ops.rejects").where("stage = 'dedup'").orderBy("doc_id").first()

@@ -70,3 +70,34 @@ def test_english_entities_and_look_alikes(engine):
                    "version 1.2.3.4.5; see https://example.com/a:b@c? no; ISBN 978-3-16-148410-0.")
     assert not {e for e, _ in found(engine, look_alikes, "en")} & {"CREDIT_CARD", "BANK_CARD", "IBAN_CODE",
                                                                      "URL_CREDENTIALS", "SECRET"}
+
+
+def test_boundaries_at_chinese_text_and_real_world_spellings(engine):
+    key = "ghp_" + "b" * 36
+    text = (f"IP：10.26.165.184快递已发出，密钥：{key}无论如何，身份证：110105 19491231 002X，"
+            "邮箱：zhang.wei（at）example.com，OPENAI_API_KEY=sk-proj-4fT9xQ2LmZ8vK1pR7sW3yB6nC0dE5gH")
+    hits = found(engine, text, "zh")
+    for entity, value in [("IP_ADDRESS", "10.26.165.184"), ("SECRET", key), ("CN_RESIDENT_ID", "110105 19491231 002X"),
+                          ("EMAIL", "zhang.wei（at）example.com")]:
+        assert (entity, value) in hits, (entity, value)
+    assert any(e == "SECRET" and "sk-proj-4fT9" in v for e, v in hits)
+    # look-alikes: a manual's section number, an order number, an IBAN-shaped token glued to a word
+    quiet = found(engine, "see 6.3.1.1 of the manual; Order #918448533879 shipped; build 20241107123045 done", "en",
+                  0.4)
+    assert not quiet, quiet
+
+
+def test_ner_model_plugs_in_by_path(tmp_path):
+    """A spaCy pipeline saved to disk is loaded by path (here blank ones: no NER, no download);
+    the pattern recognizers keep working beside it."""
+    import spacy
+
+    paths = {}
+    for lang in ("en", "zh"):
+        spacy.blank(lang).to_disk(tmp_path / lang)
+        paths[lang] = str(tmp_path / lang)
+    eng = build_analyzer(spacy_model=tuple(sorted(paths.items())))
+    assert ("EMAIL", "li.wei@example.com") in found(eng, "写信给li.wei@example.com。", "zh")
+    assert any(r.name == "SpacyRecognizer" for r in eng.registry.recognizers)
+    with pytest.raises(ValueError, match="no model for"):
+        build_analyzer(spacy_model=(("en", paths["en"]),))

@@ -62,7 +62,7 @@ def test_text_round_trip_and_special_tokens(vocab):
 
 def test_tokenize_stage_round_trips_the_sample(tokenized, spark):
     lake, cfg, summary = tokenized
-    silver = lake.read("silver.documents").where("dup_keep")
+    silver = lake.read("silver.redacted_documents").where("dup_keep")   # what the pii stage let through
     gold = lake.read("gold.tokens")
     assert summary["rows_in"] == silver.count() == gold.count() > 500
     assert summary["rejected"] == 0 and summary["new_tokens"] == gold.agg(F.sum("n_tokens")).first()[0]

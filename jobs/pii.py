@@ -1,0 +1,130 @@
+"""PII and license stage: silver.documents -> silver.redacted_documents (what tokenize reads).
+
+    lakehouse pii [--dataset NAME ...]
+
+Takes the documents dedup kept that this stage has not seen (no silver.redacted_documents
+row, no pii reject). Documents whose license is off `license.allow` (unless their
+dataset's policy keeps it) or whose X-Robots-Tag opts out are rejected without being
+analysed. The rest go through presidio (one offline AnalyzerEngine per executor process,
+our Chinese/secret recognizers, pipelines/pii/), and `pii.entities` decides per type:
+redact with a `<|pii_*|>` placeholder, keep (audit only) or drop the document; so does
+the density limit (`pii.density`). Found spans go to silver.pii_audit (offsets, scores,
+recognizer, salted hashes; never values), rejects to ops.rejects, kept documents to
+silver.redacted_documents, written last.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.lake import Lake
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from jobs.common.config import ConfigError
+from pipelines.pii.license import LicensePolicyError, license_policy
+from pipelines.pii.redact import PolicyError, policy_from_config
+from pipelines.pii.stage import audit_rows, audit_salt, outcome, policy_hash
+from schemas.tables import SILVER_REDACTED
+
+log = logging.getLogger("lakehouse")
+STAGE = "pii"
+OUT = "silver.redacted_documents"
+
+
+def pending(lake: Lake, cfg: dict, datasets: list[str] | None):
+    """Documents dedup kept that have neither a silver.redacted_documents row nor a pii reject."""
+    docs = lake.read("silver.documents")
+    if cfg.get("pii", {}).get("require_dedup", True):
+        docs = docs.where(F.col("dup_keep"))
+    if datasets:
+        docs = docs.where(F.col("dataset").isin(datasets))
+    if lake.exists(OUT):
+        docs = docs.join(lake.read(OUT).select("doc_id"), "doc_id", "left_anti")
+    if lake.exists("ops.rejects"):
+        docs = docs.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id",
+                         "left_anti")
+    return docs
+
+
+def robots_tags(lake: Lake):
+    """doc_id -> the X-Robots-Tag header ingest kept (bronze.documents.http_headers)."""
+    if not lake.exists("bronze.documents"):
+        return None
+    return (lake.read("bronze.documents").select("doc_id", F.col("http_headers")["x-robots-tag"].alias("robots_tag"))
+            .where("robots_tag IS NOT NULL"))
+
+
+def run_pii(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    p = cfg.get("pii", {}) or {}
+    try:
+        policy, lic = policy_from_config(cfg), license_policy(cfg)
+    except (PolicyError, LicensePolicyError) as e:
+        raise ConfigError(str(e)) from None
+    languages, ner = tuple(p.get("languages", ("en", "zh"))), p.get("spacy_model")
+    with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
+        run.inputs("silver.documents", OUT)
+        salt, salt_from = audit_salt(lake, cfg)
+        log.info("pii: audit hashes salted from %s", salt_from)
+        phash = policy_hash(policy, lic, languages, ner)
+        docs = pending(lake, cfg, datasets).drop("title")
+        if p.get("partitions"):
+            docs = docs.repartition(int(p["partitions"]))
+        timer = Timer(run)
+        t0 = time.monotonic()
+        out = outcome(docs, robots_tags(lake), policy, lic, languages, ner, salt).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            with timer("detect_seconds"):
+                by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
+            rows_in = sum(by_reason.values())
+            kept = by_reason.get(None, 0)
+            entity_counts = {r["entity_type"]: r["n"] for r in audit_rows(out).groupBy("entity_type")
+                             .agg(F.sum("count").alias("n")).collect()}
+            with timer("write_seconds"):
+                audit = audit_rows(out).select("*", F.lit(run.run_id).alias("run_id"),
+                                               F.current_timestamp().alias("processed_at"))
+                lake.merge_insert("silver.pii_audit", audit, source_persisted=True)
+                if rows_in - kept:
+                    rej = out.where("reason IS NOT NULL").select(
+                        reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"), "reason",
+                        "detail", "source_uri", "source_record", "dataset", F.lit(None).cast("string").alias("ref_doc_id"),
+                        F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("rejected_at"),
+                        F.lit(pipeline_version()).alias("pipeline_version"))
+                    write_rejects(lake, rej)
+                rows = out.where("reason IS NULL").select(
+                    *[F.length("text").cast("long").alias(f.name) if f.name == "n_chars" else
+                      F.lit(run.run_id).alias(f.name) if f.name == "run_id" else
+                      F.lit(STAGE).alias(f.name) if f.name == "stage" else
+                      F.current_timestamp().alias(f.name) if f.name == "processed_at" else
+                      F.lit(pipeline_version()).alias(f.name) if f.name == "pipeline_version" else
+                      F.lit(phash).alias(f.name) if f.name == "pii_policy" else
+                      F.col(f.name) for f in SILVER_REDACTED.fields])
+                written = lake.merge_insert(OUT, rows, source_persisted=True) if kept else 0
+        finally:
+            out.unpersist()
+        seconds = time.monotonic() - t0
+        for k, v in entity_counts.items():
+            run.metric(f"entities.{k}", v)
+        for k, v in by_reason.items():
+            if k:
+                run.metric(f"rejected.{k}", v)
+        run.metric("docs_per_s", rows_in / seconds if seconds else 0.0)
+        run.count(rows_in=rows_in, kept=kept, rejected=rows_in - kept, written=written)
+        run.outputs(OUT, "silver.pii_audit", "ops.rejects")
+        summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rows_in - kept,
+                   "written": written, "dropped": {k: v for k, v in by_reason.items() if k},
+                   "entities": dict(sorted(entity_counts.items())), "policy": phash, "seconds": round(seconds, 2)}
+    log.info("pii done: %s", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dataset_stage_main(STAGE, __doc__, run_pii, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

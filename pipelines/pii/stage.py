@@ -1,0 +1,119 @@
+"""The PII stage as DataFrame functions: license gate, detection + redaction per Arrow batch.
+
+`outcome(docs, ...)` returns every input document once, with its redacted text, its PII
+counts and audit records, and a reject reason (license, opt-out, PII policy or density)
+or none. Detection runs in `mapInArrow` with the process's one AnalyzerEngine
+(pipelines/pii/analyzer.py); documents the license gate rejects are not analysed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+from pipelines.pii.license import LicensePolicy, decide_license
+from pipelines.pii.redact import Policy, Span, audit_groups, decide
+
+AUDIT = pa.struct([("entity_type", pa.string()), ("recognizer", pa.string()), ("action", pa.string()),
+                   ("placeholder", pa.string()), ("count", pa.int64()), ("starts", pa.list_(pa.int32())),
+                   ("ends", pa.list_(pa.int32())), ("scores", pa.list_(pa.float64())),
+                   ("value_hashes", pa.list_(pa.string()))])
+ADDED = [("pii_count", pa.int64()), ("pii_types", pa.list_(pa.string())), ("pii_reason", pa.string()),
+         ("pii_detail", pa.string()), ("pii_audit", pa.list_(AUDIT))]
+
+
+def policy_hash(policy: Policy, lic: LicensePolicy, languages, spacy_model) -> str:
+    desc = {"pii": policy.describe(), "license": vars(lic), "languages": list(languages), "ner": spacy_model}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def audit_salt(lake, cfg: dict) -> tuple[bytes, str]:
+    """(salt, where from): the environment variable `pii.salt_env` if set, else a random salt
+    made once per lake in `<lake>/_ops/pii_salt` (keep that file as private as the lake)."""
+    import os
+
+    env = (cfg.get("pii", {}) or {}).get("salt_env", "LAKEHOUSE_PII_SALT")
+    if os.environ.get(env):
+        return os.environ[env].encode(), f"${env}"
+    rel = "_ops/pii_salt"
+    salt = lake.read_text(rel)
+    if not salt:
+        lake.write_text(rel, secrets.token_hex(32))
+        salt = lake.read_text(rel)
+    return salt.strip().encode(), rel
+
+
+def detect_fn(languages: tuple[str, ...], spacy_model: str | None, policy: Policy, salt: bytes):
+    """mapInArrow function: text -> redacted text + pii_* columns, other columns passed through."""
+    entities = policy.entities
+    floor = min(r.min_score for r in policy.rules.values())
+
+    def fn(batches):
+        from pipelines.pii.analyzer import analyzer
+
+        model = tuple(sorted(spacy_model.items())) if isinstance(spacy_model, dict) else spacy_model
+        engine = analyzer(tuple(languages), model)
+        for b in batches:
+            texts, langs = b.column("text").to_pylist(), b.column("lang").to_pylist()
+            out_text, counts, types, reasons, details, audits = [], [], [], [], [], []
+            for text, lang in zip(texts, langs):
+                lang = lang if lang in languages else languages[0]
+                found = engine.analyze(text, language=lang, entities=entities, score_threshold=floor)
+                spans = [Span(r.entity_type, r.start, r.end, r.score,
+                              (r.recognition_metadata or {}).get("recognizer_name", "?")) for r in found]
+                o = decide(text, spans, policy)
+                out_text.append(o.text)
+                counts.append(len(o.spans))
+                types.append(sorted({s.entity for s in o.spans}))
+                reasons.append(o.reason)
+                details.append(o.detail)
+                audits.append(audit_groups(text, o.spans, policy, salt))
+            cols = {n: b.column(n) for n in b.schema.names}
+            cols["text"] = pa.array(out_text, pa.string())
+            arrays = [cols[n] for n in b.schema.names] + [
+                pa.array(counts, pa.int64()), pa.array(types, pa.list_(pa.string())), pa.array(reasons, pa.string()),
+                pa.array(details, pa.string()), pa.array(audits, pa.list_(AUDIT))]
+            yield pa.RecordBatch.from_arrays(arrays, names=list(b.schema.names) + [n for n, _ in ADDED])
+    return fn
+
+
+def output_schema(schema):
+    arrow = to_arrow_schema(schema)
+    for name, typ in ADDED:
+        arrow = arrow.append(pa.field(name, typ))
+    return from_arrow_schema(arrow)
+
+
+def outcome(docs: DataFrame, robots: DataFrame | None, policy: Policy, lic: LicensePolicy,
+            languages: tuple[str, ...], spacy_model: str | None, salt: bytes) -> DataFrame:
+    """Every document once: license gate, then detection/redaction for those that pass.
+    Columns: the input's, `robots_tag`, `license_status`, `reason`, `detail` and the pii_* ones."""
+    if robots is not None:
+        docs = docs.join(robots, "doc_id", "left")
+    else:
+        docs = docs.withColumn("robots_tag", F.lit(None).cast("string"))
+    status, reason, detail = decide_license(F.col("robots_tag"), lic)
+    gated = docs.select("*", status.alias("license_status"), reason.alias("license_reason"),
+                        detail.alias("license_detail"))
+    passed = gated.where("license_reason IS NULL").drop("license_reason", "license_detail")
+    analysed = passed.mapInArrow(detect_fn(languages, spacy_model, policy, salt), output_schema(passed.schema))
+    analysed = analysed.select("*", F.col("pii_reason").alias("reason"), F.col("pii_detail").alias("detail")) \
+        .drop("pii_reason", "pii_detail")
+    blocked = gated.where("license_reason IS NOT NULL").select(
+        *[c for c in passed.columns], F.lit(None).cast("long").alias("pii_count"),
+        F.lit(None).cast("array<string>").alias("pii_types"),
+        F.lit(None).cast(analysed.schema["pii_audit"].dataType).alias("pii_audit"),
+        F.col("license_reason").alias("reason"), F.col("license_detail").alias("detail"))
+    return analysed.unionByName(blocked)
+
+
+def audit_rows(out: DataFrame) -> DataFrame:
+    """silver.pii_audit rows: one per (document, entity type, recognizer); no values, only hashes."""
+    return (out.where(F.size("pii_audit") > 0)
+            .select("doc_id", "dataset", F.explode("pii_audit").alias("a"), F.col("reason").alias("doc_reason"))
+            .select("doc_id", "dataset", "a.*", F.coalesce("doc_reason", F.lit("kept")).alias("doc_outcome")))
