@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py qualit
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
-	$(PY) -m infra.jars fetch
+	$(PY) -m infra.jars fetch --s3
 	$(PY) -m quality_models.models fetch
 	$(PY) -m quality_models.quality train >/dev/null
 	touch $(STAMP)

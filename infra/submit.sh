@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Submit one stage to a Spark cluster with the project as a zip and the pinned jars.
+# Submit one stage to a Spark cluster with the project as a zip and the pinned jars. The
+# application is infra/spark_job.py <stage> (jobs/<stage>.py as the script itself would put
+# jobs/ on sys.path, where jobs/tokenize.py shadows the standard library).
 #
 #   SPARK_SUBMIT_ARGS="--master spark://host:7077 --executor-memory 8g" \
 #     infra/submit.sh ingest --profile cluster --dataset cc-2026-44 s3a://crawl/2026-44/
@@ -18,9 +20,10 @@ rm -f "$zip"
 (cd "$here" && "$py" - "$zip" <<'PY'
 import sys, zipfile, pathlib
 with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
-    for pkg in ["pipelines", "jobs", "schemas", "infra", "quality_models", "tokenize_jobs", "train"]:
+    # data/sample/texts: the quality model's training data (its version is a hash of it)
+    for pkg in ["pipelines", "jobs", "schemas", "infra", "quality_models", "tokenize_jobs", "train", "data/sample"]:
         for p in sorted(pathlib.Path(pkg).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".xml", ".json"):
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".xml", ".json", ".txt"):
                 z.write(p)
 PY
 )
@@ -31,4 +34,4 @@ exec spark-submit ${SPARK_SUBMIT_ARGS:-} \
   --jars "$jars" --py-files "$zip" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
-  "$here/jobs/$stage.py" "$@"
+  "$here/infra/spark_job.py" "$stage" "$@"

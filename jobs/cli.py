@@ -15,6 +15,8 @@ COMMANDS = {
     "tokenize": ("jobs.tokenize", "Qwen BPE tokens of the kept documents into gold.tokens (unified vocabulary)"),
     "export": ("jobs.export", "mix, pack and write Megatron .bin/.idx shards into gold.exports"),
     "train": ("jobs.train", "train the Megatron-core model on an export (torchrun)"),
+    "nightly": ("jobs.nightly", "every stage in order over what arrived since the last successful run"),
+    "report": ("jobs.report", "a static HTML data dashboard of the lake (plots of runs, drops, tokens, PII)"),
     "lineage": ("jobs.lineage", "the story of a document or an export shard, from the Delta tables"),
     "sql": ("jobs.sql", "run Delta SQL against the lake"),
     "sample": ("jobs.sample", "generate the sample corpus and run the pipeline on it"),

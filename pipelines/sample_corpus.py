@@ -43,13 +43,27 @@ BOILERPLATE = {
 }
 
 
+def _text_files(texts_dir: Path) -> list[tuple[str, str]]:
+    """(stem, text) of the *.txt files of a folder, or of that folder inside the zip the code
+    was shipped in (spark-submit --py-files)."""
+    s = str(texts_dir)
+    if ".zip/" in s and not texts_dir.exists():
+        import zipfile
+
+        archive, inner = s.split(".zip/", 1)
+        with zipfile.ZipFile(archive + ".zip") as z:
+            return [(Path(n).stem, z.read(n).decode("utf-8")) for n in sorted(z.namelist())
+                    if n.startswith(inner.rstrip("/") + "/") and n.endswith(".txt")]
+    return [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(texts_dir.glob("*.txt"))]
+
+
 def load_texts(texts_dir: Path = TEXTS_DIR) -> dict[str, list[str]]:
     """language code -> paragraphs."""
     out = {}
-    for p in sorted(texts_dir.glob("*.txt")):
-        paras = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    for stem, text in _text_files(Path(texts_dir)):
+        paras = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if paras:
-            out[p.stem] = paras
+            out[stem] = paras
     if not out:
         raise FileNotFoundError(f"no sample texts under {texts_dir}")
     return out
@@ -344,8 +358,10 @@ def generate(out_dir: str | Path, n_pages: int = 600, seed: int = 0) -> dict[str
     return {"sample-web": warc, "sample-wet": out / "wet", "sample-dumps": dumps, "sample-media": out / "media"}
 
 
-def generate_warcs(out_dir: str | Path, n_records: int, n_files: int = 20, seed: int = 0) -> list[Path]:
-    """Benchmark corpus: n_records response records over n_files gzip WARCs, no faults."""
+def generate_warcs(out_dir: str | Path, n_records: int, n_files: int = 20, seed: int = 0,
+                   start: int = 0) -> list[Path]:
+    """Benchmark corpus: n_records response records over n_files gzip WARCs, no faults.
+    `start` numbers pages (URLs, file names) from there, for later batches of a crawl."""
     out = Path(out_dir)
     texts = load_texts()
     rng = random.Random(seed)
@@ -354,10 +370,10 @@ def generate_warcs(out_dir: str | Path, n_records: int, n_files: int = 20, seed:
     per = math.ceil(n_records / n_files)
     paths = []
     for f in range(n_files):
-        lo, hi = f * per, min(n_records, (f + 1) * per)
+        lo, hi = start + f * per, start + min(n_records, (f + 1) * per)
         pages = [make_page(i, langs[i % len(langs)], texts[langs[i % len(langs)]], rng, rng.random() < 0.2,
                            rng.choice(licenses)) for i in range(lo, hi)]
-        p = out / f"bench-{f:05d}.warc.gz"
+        p = out / f"bench-{lo:08d}.warc.gz"
         write_warc(p, pages, lo)
         paths.append(p)
     return paths

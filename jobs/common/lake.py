@@ -64,6 +64,26 @@ class Lake:
             out.close()
         return p.toString()
 
+    def create_text(self, rel: str, text: str) -> bool:
+        """Create `<root>/<rel>` only if it does not exist (atomic on local and HDFS file
+        systems); False if it already exists."""
+        p, fs = self._fs_path(rel)
+        try:
+            out = fs.create(p, False)
+        except Exception as e:  # py4j wraps FileAlreadyExistsException
+            if "FileAlreadyExists" in str(e) or fs.exists(p):
+                return False
+            raise
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+        return True
+
+    def delete_text(self, rel: str) -> None:
+        p, fs = self._fs_path(rel)
+        fs.delete(p, False)
+
     def read_text(self, rel: str) -> str | None:
         p, fs = self._fs_path(rel)
         if not fs.exists(p):

@@ -42,7 +42,7 @@ class EntityRule:
 @dataclass(frozen=True)
 class Policy:
     rules: dict = field(default_factory=dict)       # entity -> EntityRule
-    density_min_entities: int = 3
+    density_min_entities: int = 5
     density_max_per_kchar: float = 5.0
 
     @property
@@ -76,7 +76,7 @@ def policy_from_config(cfg: dict) -> Policy:
                               f"<|pii_*|> tokens for {PII_TYPES}")
         rules[entity] = rule
     d = p.get("density") or {}
-    return Policy(rules, int(d.get("min_entities", 3)), float(d.get("max_per_kchar", 5.0)))
+    return Policy(rules, int(d.get("min_entities", 5)), float(d.get("max_per_kchar", 5.0)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,134 @@
+"""lakehouse nightly: only new input, skips, a killed run resumed, the lock."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.nightly import LOCK, LockHeld, run_nightly
+from pipelines.sample_corpus import generate_warcs
+from tests.conftest import TEST_OVERRIDES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def nightly_cfg(cfg: dict, inbox: Path, export: bool = False) -> dict:
+    return {**cfg, "nightly": {"inputs": [{"dataset": "crawl", "paths": [str(inbox)]}], "export": export,
+                               "lock_stale_hours": 12},
+            "license": {**cfg.get("license", {}), "datasets": {"crawl": {"unknown": "keep"}}}}
+
+
+def assert_accounted(lake):
+    """Nothing lost, nothing twice: every stage's rows in = rows kept + rows rejected, by table."""
+    rej = {r.stage: r["count"] for r in lake.read("ops.rejects").groupBy("stage").count().collect()}
+    bronze, silver = lake.read("bronze.documents"), lake.read("silver.documents")
+    assert bronze.count() == bronze.select("doc_id").distinct().count()
+    assert bronze.count() == silver.count() + rej.get("clean", 0)
+    assert silver.count() == silver.where("dup_keep").count() + rej.get("dedup", 0)
+    red = lake.read("silver.redacted_documents")
+    assert silver.where("dup_keep").count() == red.count() + rej.get("pii", 0)
+    gold = lake.read("gold.tokens")
+    assert gold.count() == gold.select("doc_id").distinct().count() == red.count() - rej.get("tokenize", 0)
+
+
+def test_second_nightly_processes_only_new_input(lake_at, tmp_path):
+    lake, cfg = lake_at(tmp_path / "lake")
+    inbox = tmp_path / "inbox"
+    generate_warcs(inbox, 40, n_files=2, seed=1)
+    cfg = nightly_cfg(cfg, inbox)
+    first = run_nightly(lake.spark, lake, cfg)
+    assert first["status"] == "succeeded"
+    assert [s for s, o in first["stages"].items() if o["status"] == "ran"] == ["ingest", "clean", "dedup", "pii",
+                                                                               "tokenize"]
+    assert first["stages"]["ingest"]["files"] == 2
+    bronze_before = lake.read("bronze.documents").count()
+    generate_warcs(inbox, 20, n_files=1, seed=2, start=1000)        # a new file arrives
+    second = run_nightly(lake.spark, lake, cfg)
+    st = second["stages"]
+    assert second["status"] == "succeeded" and st["ingest"]["files"] == 1
+    new = lake.read("bronze.documents").count() - bronze_before
+    assert new == 20 and st["clean"]["rows_in"] == new              # only the new documents went through
+    assert st["tokenize"]["rows_in"] <= new
+    third = run_nightly(lake.spark, lake, cfg)                        # nothing arrived
+    assert {s: o["status"] for s, o in third["stages"].items()} == {
+        "ingest": "ran", "clean": "skipped", "dedup": "skipped", "pii": "skipped", "tokenize": "skipped"}
+    assert_accounted(lake)
+    assert lake.read_text(LOCK) is None                              # released
+
+
+def test_lock_refuses_a_second_nightly(lake_at, tmp_path):
+    lake, cfg = lake_at(tmp_path / "lake")
+    lake.create_text(LOCK, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": "2026-11-22T01:00:00+00:00"}))
+    cfg = nightly_cfg(cfg, tmp_path)
+    cfg["nightly"]["lock_stale_hours"] = 10 ** 6
+    with pytest.raises(LockHeld, match="another nightly run holds .*--break-lock"):
+        run_nightly(lake.spark, lake, cfg)
+    lake.delete_text(LOCK)
+    # a lock left by a process that is gone (same host) is taken over
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lake.create_text(LOCK, json.dumps({"host": socket.gethostname(), "pid": dead.pid, "since": "2026-11-22T01:00:00+00:00"}))
+    report = run_nightly(lake.spark, lake, {**cfg, "nightly": {**cfg["nightly"], "inputs": [
+        {"dataset": "none", "paths": [str(tmp_path / "empty")]}]}}, stages=["clean"])
+    assert report["status"] == "succeeded"
+
+
+def test_killed_nightly_is_completed_by_the_next(lake_at, tmp_path):
+    """A nightly killed (SIGKILL) in the middle of dedup; the next one finishes the job with
+    nothing lost or doubled."""
+    lake, cfg = lake_at(tmp_path / "lake")
+    inbox = tmp_path / "inbox"
+    generate_warcs(inbox, 40, n_files=2, seed=3)
+    cfg = nightly_cfg(cfg, inbox)
+    profile = tmp_path / "nightly-test.yaml"
+    import yaml
+
+    profile.write_text(yaml.safe_dump({k: cfg[k] for k in ("nightly", "license")}))
+    cmd = [sys.executable, "-m", "jobs.cli", "nightly", "--profile", str(profile), "--lake", str(tmp_path / "lake")]
+    cmd += [a for o in TEST_OVERRIDES for a in ("--set", o)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            start_new_session=True)
+    seen, t0 = [], time.monotonic()
+    for line in proc.stderr:
+        seen.append(line)
+        if "run dedup-" in line and "started" in line:               # its ops.runs row says running
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        assert time.monotonic() - t0 < 300, "".join(seen[-20:])
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen[-30:])
+    lake.activate()
+    assert lake.read("ops.runs").where("status = 'running'").count() >= 1     # the killed run's row
+    report = run_nightly(lake.spark, lake, cfg)
+    assert report["status"] == "succeeded", report
+    ran = [s for s, o in report["stages"].items() if o["status"] == "ran"]
+    assert ran[:1] == ["ingest"] and "dedup" in ran and "tokenize" in ran and "clean" not in ran
+    assert report["stages"]["ingest"]["files"] == 0                  # the files were already in
+    assert_accounted(lake)
+    assert lake.read("gold.tokens").count() > 0
+    assert lake.read("ops.runs").where(F.col("stage") == "dedup").where("status = 'succeeded'").count() == 1
+
+
+def test_schedules_name_every_stage_in_order():
+    import ast
+
+    from jobs.nightly import TRIGGERS
+
+    dag = (ROOT / "infra/schedule/airflow_dag.py").read_text()
+    tree = ast.parse(dag)
+    stages = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                  and getattr(n.targets[0], "id", "") == "STAGES")
+    assert stages == list(TRIGGERS)
+    assert "SparkSubmitOperator(" in dag and 'application=f"{HOME}/infra/spark_job.py"' in dag
+    assert '"nightly", "--profile", PROFILE, "--only", stage' in dag
+    cron = [ln for ln in (ROOT / "infra/schedule/lakehouse.cron").read_text().splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
+    assert len(cron) == 1 and "lakehouse nightly --profile nightly" in cron[0] and len(cron[0].split()) > 5
