@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from pipelines.dedup.minhash import SCHEME
 from pipelines.dedup.stage import assign, hasher_from_config, signatures
 
 log = logging.getLogger("lakehouse")
@@ -33,7 +34,8 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
     d = cfg.get("dedup", {})
     hasher = hasher_from_config(cfg)
     params = json.dumps({"num_perm": hasher.num_perm, "seed": hasher.seed, "ngram": hasher.ngram,
-                         "cjk_ngram": hasher.cjk_ngram, "bands": hasher.bands, "rows": hasher.rows}, sort_keys=True)
+                         "cjk_ngram": hasher.cjk_ngram, "bands": hasher.bands, "rows": hasher.rows,
+                         "scheme": SCHEME}, sort_keys=True)
     threshold = d.get("verify_threshold", 0.75)
     with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
         run.inputs("silver.documents", "silver.minhash")

@@ -31,6 +31,24 @@ def test_signatures_identical_to_datasketch(num_perm, seed):
         assert np.array_equal(sig, datasketch_signature(text, lang, num_perm, seed)), (lang, text[:40])
 
 
+def test_whole_batch_tokenizing_equals_one_document_at_a_time():
+    """MinHasher.batch (one UTF-32 array for the batch) against datasketch fed per document,
+    with the cases where a batch could bleed: NUL in a text, empty and short documents,
+    mixed scripts, combining marks, full-width digits, CJK next to Latin."""
+    h = MinHasher(cjk_ngram=3)
+    docs = [("a\x00b c d e f g", "en"), ("", "zh"), ("x", "en"), ("中文", "zh"), ("İstanbul ǅemal ٣٤٥ naïve café ok", "tr"),
+            ("你好ABC世界１２３abc", "zh"), ("two words", "en"), ("日本語のテキスト、カタカナ", "ja")]
+    docs += [("\n".join(TEXTS[lg][i:i + 2]), lg) for lg in ("en", "zh", "ja", "ru") for i in (3, 9)]
+    flat, sizes, norm = h.batch([t for t, _ in docs], [lg for _, lg in docs])
+    sigs = h.signatures_flat(flat, sizes)
+    for (text, lang), sig, size in zip(docs, sigs, sizes):
+        n = 3 if lang in ("zh", "ja") else 5
+        assert size == len(shingles(tokens(text, lang), n)), (lang, text[:30])
+        assert np.array_equal(sig, datasketch_signature(text, lang, n=n)), (lang, text[:30])
+    assert norm[0] != norm[6] and len(set(norm)) == len(norm)
+    assert h.batch(["Same words, here!"], ["en"])[2] == h.batch(["same WORDS here"], ["en"])[2]
+
+
 def test_signature_batching_does_not_change_results():
     h = MinHasher()
     sets = [h.doc_shingles("\n".join(TEXTS["de"][i:i + 2]), "de") for i in range(30)]

@@ -19,13 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
-import xxhash
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from pipelines.dedup.components import connected_components
-from pipelines.dedup.minhash import MinHasher, tokens
+from pipelines.dedup.minhash import MinHasher
 
 SIGNATURE = pa.schema([
     ("doc_id", pa.string()), ("lang", pa.string()), ("norm_hash", pa.string()), ("url_norm", pa.string()),
@@ -58,19 +57,20 @@ def signature_fn(hasher: MinHasher):
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for b in batches:
-            cols = b.to_pydict()
-            sets, norm = [], []
-            for text, lang in zip(cols["text"], cols["lang"]):
-                toks = tokens(text or "", lang)
-                sets.append(hasher.shingles_of(toks, lang))
-                norm.append(xxhash.xxh3_128_hexdigest("\x1f".join(toks)))
-            sigs = hasher.signatures(sets)
+            n = b.num_rows
+            flat, sizes, norm = hasher.batch(b.column("text").to_pylist(), b.column("lang").to_pylist())
+            sigs = hasher.signatures_flat(flat, sizes)
             bands = hasher.band_hashes(sigs)
-            out = {"doc_id": cols["doc_id"], "lang": cols["lang"], "norm_hash": norm,
-                   "url_norm": [normalize_url(u) for u in cols["url"]],
-                   "n_shingles": [int(s.size) for s in sets], "signature": [s.tobytes() for s in sigs],
-                   "bands": [list(map(int, r)) for r in bands]}
-            yield pa.RecordBatch.from_pydict({k: out[k] for k in names}, schema=SIGNATURE)
+            width = sigs.shape[1] * 4
+            sig_col = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(np.arange(0, (n + 1) * width, width,
+                                                                                           dtype=np.int32)),
+                                                             pa.py_buffer(np.ascontiguousarray(sigs).tobytes())])
+            band_col = pa.ListArray.from_arrays(pa.array(np.arange(0, (n + 1) * hasher.bands, hasher.bands,
+                                                                   dtype=np.int32)), pa.array(bands.ravel()))
+            out = {"doc_id": b.column("doc_id"), "lang": b.column("lang"), "norm_hash": pa.array(norm, pa.string()),
+                   "url_norm": pa.array([normalize_url(u) for u in b.column("url").to_pylist()], pa.string()),
+                   "n_shingles": pa.array(sizes.astype(np.int32)), "signature": sig_col, "bands": band_col}
+            yield pa.RecordBatch.from_arrays([out[k] for k in names], schema=SIGNATURE)
     return run
 
 
