@@ -87,19 +87,52 @@ def bench_config(lake_root, cores: int) -> dict:
                                    "spark.conf.spark.driver.memory=8g"])
 
 
+def write_parquet(docs, folder: Path, chunk: int = 50_000) -> Path:
+    """Bench documents (doc_id, lang, text) as Parquet files, written in chunks with pyarrow
+    (no driver-side DataFrame of millions of Python rows)."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for k in range(0, len(docs), chunk):
+        part = docs[k:k + chunk]
+        pq.write_table(pa.table({"doc_id": [d for d, _, _ in part], "lang": [lg for _, lg, _ in part],
+                                 "text": [t for _, _, t in part]}), folder / f"part-{k // chunk:05d}.parquet")
+    return folder
+
+
 def write_silver(spark, lake, docs, cores: int, **columns) -> None:
-    """Bench documents (doc_id, lang, text) as silver.documents rows (lineage filled in)."""
+    """Bench documents as silver.documents rows (lineage filled in). `docs`: a list of
+    (doc_id, lang, text), or a folder written by `write_parquet`."""
+    import tempfile
     from datetime import datetime, timezone
+
+    from pyspark.sql import functions as F
 
     from schemas.tables import SILVER_DOCUMENTS
 
+    if not isinstance(docs, Path):
+        docs = write_parquet(docs, Path(tempfile.mkdtemp(prefix="bench-silver-")))
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    rows = ({"doc_id": d, "source_uri": "file:/bench", "source_record": d, "dataset": "bench", "license": "CC0-1.0",
-             "content_sha256": d, "parent_ids": [], "ingest_run_id": "bench", "run_id": "bench", "stage": "clean",
-             "processed_at": now, "pipeline_version": "bench", "url": f"https://h{int(d[1:]) % 997}.example/{d}",
-             "host": None, "fetch_time": now, "title": None, "text": text, "lang": lang, "lang_score": 0.99,
-             "quality_score": 0.5, "quality_tier": "mid", "n_chars": len(text), "n_words": 0, "extractor": "none",
-             **columns}
-            for d, lang, text in docs)
-    df = spark.createDataFrame(rows, SILVER_DOCUMENTS).repartition(cores * 4)
-    lake.merge_insert("silver.documents", df, check=False)
+    fixed = {"source_uri": "file:/bench", "dataset": "bench", "license": "CC0-1.0", "ingest_run_id": "bench",
+             "run_id": "bench", "stage": "clean", "processed_at": now, "pipeline_version": "bench", "host": None,
+             "fetch_time": now, "title": None, "lang_score": 0.99, "quality_score": 0.5, "quality_tier": "mid",
+             "n_words": 0, "extractor": "none", **columns}
+    derived = {"source_record": F.col("doc_id"), "content_sha256": F.col("doc_id"),
+               "parent_ids": F.array().cast("array<string>"), "n_chars": F.length("text"),
+               "url": F.concat(F.lit("https://h"), F.expr("cast(substr(doc_id, 2) AS bigint) % 997").cast("string"),
+                               F.lit(".example/"), F.col("doc_id"))}
+    src = spark.read.parquet(str(docs))
+    cols = []
+    for f in SILVER_DOCUMENTS.fields:
+        if f.name in src.columns:
+            c = F.col(f.name)
+        elif f.name in derived:
+            c = derived[f.name]
+        else:
+            c = F.lit(fixed.get(f.name))
+        cols.append(c.cast(f.dataType).alias(f.name))
+    lake.merge_insert("silver.documents", src.select(*cols).repartition(cores * 4), check=False)

@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PeakMemory, bench_config, save, write_silver  # noqa: E402
+from bench.common import PeakMemory, bench_config, save, write_parquet, write_silver  # noqa: E402
 from pipelines.dedup.minhash import MinHasher, shingle_hash32, shingles, tokens  # noqa: E402
 from pipelines.sample_corpus import load_texts  # noqa: E402
 
@@ -129,7 +129,7 @@ def throughput_local(docs) -> dict:
     return {"ours_1proc": round(ours), "datasketch_bulk_1proc": round(bulk), "datasketch_update_loop_1proc": round(loop)}
 
 
-def spark_stage(docs, work: Path, cores: int) -> dict:
+def spark_stage(docs, n: int, work: Path, cores: int) -> dict:
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
     from jobs.dedup import run_dedup
@@ -150,7 +150,6 @@ def spark_stage(docs, work: Path, cores: int) -> dict:
         summary = run_dedup(spark, lake, cfg)
     run = lake.read("ops.runs").filter(f"run_id = '{summary['run_id']}'").first()
     spark.stop()
-    n = len(docs)
     return {"signatures_per_s_per_core": round(n / sig_s / cores), "stage_per_s_per_core": round(n / summary["seconds"] / cores),
             "stage_seconds": summary["seconds"], "steps_seconds": {k: round(v, 1) for k, v in run.metrics.items()
                                                                    if k.endswith("_seconds")},
@@ -214,7 +213,10 @@ def main() -> int:
     print(json.dumps(result["local"]), flush=True)
     if not args.skip_datatrove:
         result["datatrove_signature"] = datatrove_signatures(docs[: args.local_docs], work)
-    result["spark"] = spark_stage(docs, work, args.cores)
+    n = len(docs)
+    folder = write_parquet(docs, work / f"dedup-input-{n}")
+    del docs                                   # the Spark run reads the Parquet files, not driver memory
+    result["spark"] = spark_stage(folder, n, work, args.cores)
     print(json.dumps(result, indent=2))
     print(f"saved {save(f'dedup-{args.docs}', result)}")
     return 0
