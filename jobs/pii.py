@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from jobs.common.config import ConfigError
 from pipelines.pii.license import LicensePolicyError, license_policy
 from pipelines.pii.redact import PolicyError, policy_from_config
@@ -89,20 +89,13 @@ def run_pii(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | No
                                                F.current_timestamp().alias("processed_at"))
                 lake.merge_insert("silver.pii_audit", audit, source_persisted=True)
                 if rows_in - kept:
-                    rej = out.where("reason IS NOT NULL").select(
-                        reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"), "reason",
-                        "detail", "source_uri", "source_record", "dataset", F.lit(None).cast("string").alias("ref_doc_id"),
-                        F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("rejected_at"),
-                        F.lit(pipeline_version()).alias("pipeline_version"))
+                    rej = reject_rows(out.where("reason IS NOT NULL"), STAGE, run.run_id, "reason", "detail")
                     write_rejects(lake, rej)
+                stamped = {"n_chars": F.length("text").cast("long"), "run_id": F.lit(run.run_id),
+                           "stage": F.lit(STAGE), "processed_at": F.current_timestamp(),
+                           "pipeline_version": F.lit(pipeline_version()), "pii_policy": F.lit(phash)}
                 rows = out.where("reason IS NULL").select(
-                    *[F.length("text").cast("long").alias(f.name) if f.name == "n_chars" else
-                      F.lit(run.run_id).alias(f.name) if f.name == "run_id" else
-                      F.lit(STAGE).alias(f.name) if f.name == "stage" else
-                      F.current_timestamp().alias(f.name) if f.name == "processed_at" else
-                      F.lit(pipeline_version()).alias(f.name) if f.name == "pipeline_version" else
-                      F.lit(phash).alias(f.name) if f.name == "pii_policy" else
-                      F.col(f.name) for f in SILVER_REDACTED.fields])
+                    *[stamped.get(f.name, F.col(f.name)).alias(f.name) for f in SILVER_REDACTED.fields])
                 written = lake.merge_insert(OUT, rows, source_persisted=True) if kept else 0
         finally:
             out.unpersist()

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from tokenize_jobs import vocab as vocab_mod
 from tokenize_jobs.text import output_schema, tokenize_fn
 
@@ -109,12 +109,8 @@ def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str]
                     F.lit(vocab.version).alias("vocab_version"))
                 written = lake.merge_insert("gold.tokens", rows, source_persisted=True) if rows_in else 0
                 if rejected:
-                    rej = encoded.where("n_tokens = 0").select(
-                        reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"),
-                        F.lit("empty_text").alias("reason"), F.lit("no tokens after encoding").alias("detail"),
-                        "source_uri", "source_record", "dataset", F.lit(None).cast("string").alias("ref_doc_id"),
-                        F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("rejected_at"),
-                        F.lit(pipeline_version()).alias("pipeline_version"))
+                    rej = reject_rows(encoded.where("n_tokens = 0"), STAGE, run.run_id, F.lit("empty_text"),
+                                      F.lit("no tokens after encoding"))
                     write_rejects(lake, rej)
             with timer("count_seconds"):
                 counts = count_tokens(lake, run.run_id, vocab.version) if lake.exists("gold.tokens") else []

@@ -186,7 +186,22 @@ class Timer:
 
 def reject_id_col(stage: str) -> F.Column:
     """Spark expression for the reject MERGE key, for stages that reject whole rows."""
-    return F.sha2(F.concat_ws("\x1f", F.lit(stage), F.coalesce("source_record", "doc_id"), "reason"), 256)
+    return reject_id_col_of(stage, F.col("reason"))
+
+
+def reject_rows(df: DataFrame, stage: str, run_id: str, reason, detail, ref_doc_id=None) -> DataFrame:
+    """ops.rejects rows for whole documents of `df` (doc_id, source_uri, source_record, dataset);
+    `reason`, `detail`, `ref_doc_id`: column names or Columns."""
+    col = lambda c: F.col(c) if isinstance(c, str) else c   # noqa: E731
+    return df.select(reject_id_col_of(stage, col(reason)).alias("reject_id"), "doc_id", F.lit(stage).alias("stage"),
+                     col(reason).alias("reason"), col(detail).alias("detail"), "source_uri", "source_record", "dataset",
+                     (col(ref_doc_id) if ref_doc_id is not None else F.lit(None).cast("string")).alias("ref_doc_id"),
+                     F.lit(run_id).alias("run_id"), F.current_timestamp().alias("rejected_at"),
+                     F.lit(pipeline_version()).alias("pipeline_version"))
+
+
+def reject_id_col_of(stage: str, reason: F.Column) -> F.Column:
+    return F.sha2(F.concat_ws("\x1f", F.lit(stage), F.coalesce("source_record", "doc_id"), reason), 256)
 
 
 def write_rejects(lake: Lake, rejects: DataFrame) -> int:

@@ -2,8 +2,8 @@
 
 `outcome(docs, ...)` returns every input document once, with its redacted text, its PII
 counts and audit records, and a reject reason (license, opt-out, PII policy or density)
-or none. Detection runs in `mapInArrow` with the process's one AnalyzerEngine
-(pipelines/pii/analyzer.py); documents the license gate rejects are not analysed.
+or none, from one scan of the input. Detection runs in `mapInArrow` with the process's one
+AnalyzerEngine (pipelines/pii/analyzer.py); documents the license gate rejects are not analysed.
 """
 from __future__ import annotations
 
@@ -60,8 +60,15 @@ def detect_fn(languages: tuple[str, ...], spacy_model: str | None, policy: Polic
         engine = analyzer(tuple(languages), model)
         for b in batches:
             texts, langs = b.column("text").to_pylist(), b.column("lang").to_pylist()
+            gate = (b.column("license_reason").to_pylist() if "license_reason" in b.schema.names
+                    else [None] * b.num_rows)
             out_text, counts, types, reasons, details, audits = [], [], [], [], [], []
-            for text, lang in zip(texts, langs):
+            for text, lang, gated in zip(texts, langs, gate):
+                if gated is not None:       # rejected by the license gate: not analysed
+                    for col, v in ((out_text, text), (counts, None), (types, None), (reasons, None),
+                                   (details, None), (audits, [])):
+                        col.append(v)
+                    continue
                 lang = lang if lang in languages else languages[0]
                 found = engine.analyze(text, language=lang, entities=entities, score_threshold=floor)
                 spans = [Span(r.entity_type, r.start, r.end, r.score,
@@ -91,8 +98,10 @@ def output_schema(schema):
 
 def outcome(docs: DataFrame, robots: DataFrame | None, policy: Policy, lic: LicensePolicy,
             languages: tuple[str, ...], spacy_model: str | None, salt: bytes) -> DataFrame:
-    """Every document once: license gate, then detection/redaction for those that pass.
-    Columns: the input's, `robots_tag`, `license_status`, `reason`, `detail` and the pii_* ones."""
+    """Every document once, in one pass: the license gate as columns, then detection and
+    redaction in the same mapInArrow for the documents the gate let through (the others are
+    passed over unanalysed). Columns: the input's, `robots_tag`, `license_status`, `reason`,
+    `detail` and the pii_* ones."""
     if robots is not None:
         docs = docs.join(robots, "doc_id", "left")
     else:
@@ -100,16 +109,11 @@ def outcome(docs: DataFrame, robots: DataFrame | None, policy: Policy, lic: Lice
     status, reason, detail = decide_license(F.col("robots_tag"), lic)
     gated = docs.select("*", status.alias("license_status"), reason.alias("license_reason"),
                         detail.alias("license_detail"))
-    passed = gated.where("license_reason IS NULL").drop("license_reason", "license_detail")
-    analysed = passed.mapInArrow(detect_fn(languages, spacy_model, policy, salt), output_schema(passed.schema))
-    analysed = analysed.select("*", F.col("pii_reason").alias("reason"), F.col("pii_detail").alias("detail")) \
-        .drop("pii_reason", "pii_detail")
-    blocked = gated.where("license_reason IS NOT NULL").select(
-        *[c for c in passed.columns], F.lit(None).cast("long").alias("pii_count"),
-        F.lit(None).cast("array<string>").alias("pii_types"),
-        F.lit(None).cast(analysed.schema["pii_audit"].dataType).alias("pii_audit"),
-        F.col("license_reason").alias("reason"), F.col("license_detail").alias("detail"))
-    return analysed.unionByName(blocked)
+    analysed = gated.mapInArrow(detect_fn(languages, spacy_model, policy, salt), output_schema(gated.schema))
+    keep = [c for c in gated.columns if c not in ("license_reason", "license_detail")]
+    return analysed.select(*keep, "pii_count", "pii_types", "pii_audit",
+                           F.coalesce("license_reason", "pii_reason").alias("reason"),
+                           F.coalesce("license_detail", "pii_detail").alias("detail"))
 
 
 def audit_rows(out: DataFrame) -> DataFrame:
