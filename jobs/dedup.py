@@ -16,13 +16,12 @@ import logging
 import sys
 import time
 
-from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.dedup.minhash import SCHEME
 from pipelines.dedup.stage import assign, hasher_from_config, signatures
 
@@ -53,44 +52,38 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
             index = mh.where("kept")
         timer = Timer(run)
         t0 = time.monotonic()
-        new = (signatures(docs, hasher).join(docs.select("doc_id", "quality_tier", "fetch_time", "dataset",
-                                                          "source_uri", "source_record"), "doc_id")
-               .persist(StorageLevel.MEMORY_AND_DISK))
-        try:
-            with timer("signature_seconds"):
-                rows_in = new.count()
-            with timer("cluster_seconds"):
-                out = assign(new, index, threshold).persist(StorageLevel.MEMORY_AND_DISK)
-                by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
-            kept = by_reason.get(None, 0)
-            rejected = rows_in - kept
-            with timer("write_seconds"):
-                if rows_in:
-                    marks = out.select("doc_id", "dup_cluster_id", "dup_cluster_size", "dup_keep",
-                                       F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
-                                       F.current_timestamp().alias("processed_at"),
-                                       F.lit(pipeline_version()).alias("pipeline_version"))
-                    lake.merge_update("silver.documents", marks, [c for c in marks.columns if c != "doc_id"])
-                if rejected:
-                    rej = (out.where("NOT dup_keep").join(new.select("doc_id", "dataset", "source_uri", "source_record"),
-                                                          "doc_id")
-                           .select(reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"),
-                                   "reason", F.concat(F.lit("duplicate of "), "ref_doc_id",
-                                                      F.lit(" (cluster of "), "dup_cluster_size", F.lit(")")).alias("detail"),
-                                   "source_uri", "source_record", "dataset", "ref_doc_id", F.lit(run.run_id).alias("run_id"),
-                                   F.current_timestamp().alias("rejected_at"), F.lit(pipeline_version()).alias("pipeline_version")))
-                    write_rejects(lake, rej)
-                if rows_in:
-                    index_rows = new.join(out.select("doc_id", F.col("dup_keep").alias("kept")), "doc_id").select(
-                        "doc_id", "lang", "norm_hash", "url_norm", "n_shingles", "signature", "bands", "quality_tier",
-                        "fetch_time", "kept", F.lit(params).alias("params"), F.lit(run.run_id).alias("run_id"),
-                        F.current_timestamp().alias("processed_at"))
-                    lake.merge_insert("silver.minhash", index_rows, check=False, source_persisted=True)
-            report = cluster_report(out, rows_in)
-        finally:
-            new.unpersist()
-            if "out" in locals():
-                out.unpersist()
+        # localCheckpoint, not persist: Delta's MERGE re-plans its source and missed the cache,
+        # signing every document again for each write. Spark's ContextCleaner frees the blocks.
+        new = signatures(docs, hasher, keep=("quality_tier", "fetch_time", "dataset", "source_uri", "source_record"))
+        with timer("signature_seconds"):
+            new = new.localCheckpoint()
+            rows_in = new.count()
+        with timer("cluster_seconds"):
+            out = assign(new, index, threshold).localCheckpoint()
+            by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
+        kept = by_reason.get(None, 0)
+        rejected = rows_in - kept
+        with timer("write_seconds"):
+            if rows_in:
+                marks = out.select("doc_id", "dup_cluster_id", "dup_cluster_size", "dup_keep",
+                                   F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
+                                   F.current_timestamp().alias("processed_at"),
+                                   F.lit(pipeline_version()).alias("pipeline_version"))
+                lake.merge_update("silver.documents", marks, [c for c in marks.columns if c != "doc_id"],
+                                  broadcast=rows_in <= int(d.get("broadcast_rows", 2_000_000)))
+            if rejected:
+                dropped = out.where("NOT dup_keep").join(new.select("doc_id", "dataset", "source_uri", "source_record"),
+                                                         "doc_id")
+                detail = F.concat(F.lit("duplicate of "), "ref_doc_id", F.lit(" (cluster of "), "dup_cluster_size",
+                                  F.lit(")"))
+                write_rejects(lake, reject_rows(dropped, STAGE, run.run_id, "reason", detail, "ref_doc_id"))
+            if rows_in:
+                index_rows = new.join(out.select("doc_id", F.col("dup_keep").alias("kept")), "doc_id").select(
+                    "doc_id", "lang", "norm_hash", "url_norm", "n_shingles", "signature", "bands", "quality_tier",
+                    "fetch_time", "kept", F.lit(params).alias("params"), F.lit(run.run_id).alias("run_id"),
+                    F.current_timestamp().alias("processed_at"))
+                lake.merge_insert("silver.minhash", index_rows, check=False, source_persisted=True)
+        report = cluster_report(out, rows_in)
         for k, v in report["metrics"].items():
             run.metric(k, v)
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=rows_in)

@@ -106,3 +106,36 @@ def test_sample_duplicates_found(deduped, spark):
     refs = {r[0] for r in lake.read("ops.rejects").where("stage = 'dedup'").select("ref_doc_id").collect()}
     assert refs <= kept_ids  # every dropped document points at a kept one
     assert silver.where("dup_keep IS NULL").count() == 0
+
+
+def test_connected_components_match_union_find(spark):
+    """Chains in shuffled id order (many rounds), stars, random components and pairs, against
+    a plain union-find."""
+    from pipelines.dedup.components import connected_components
+
+    rng = random.Random(7)
+    ids = [f"n{k:04d}" for k in range(400)]
+    rng.shuffle(ids)
+    edges = [(ids[k], ids[k + 1]) for k in range(59)]                        # one path of 60 nodes
+    edges += [(ids[60], ids[k]) for k in range(61, 90)]                       # a star
+    pool = ids[90:300]
+    edges += [(rng.choice(pool), rng.choice(pool)) for _ in range(150)]        # random sparse components
+    edges += [(ids[k], ids[k + 1]) for k in range(300, 400, 2)]                # pairs
+    parent = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        parent[max(ra, rb)] = min(ra, rb)
+    want = {}
+    for x in {n for e in edges for n in e}:
+        want.setdefault(find(x), set()).add(x)
+    want = {x: min(members) for members in want.values() for x in members}
+
+    got = {r.node: r.root for r in connected_components(spark.createDataFrame(edges, "src string, dst string")).collect()}
+    assert got == want

@@ -217,11 +217,13 @@ class Lake:
         (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
          .merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
 
-    def merge_update(self, name: str, df: DataFrame, columns: list[str]) -> None:
-        """Set `columns` of existing rows from df, matched on the table's keys."""
+    def merge_update(self, name: str, df: DataFrame, columns: list[str], broadcast: bool = False) -> None:
+        """Set `columns` of existing rows from df, matched on the table's keys. `broadcast`:
+        ship df to every task instead of shuffling the table's rows (df must fit in memory)."""
         spec = self.ensure(name)
         cond = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
-        (DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(df.alias("s"), cond)
+        src = F.broadcast(df) if broadcast else df
+        (DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(src.alias("s"), cond)
          .whenMatchedUpdate(set={c: f"s.{c}" for c in columns}).execute())
 
     def append(self, name: str, df: DataFrame) -> None:
