@@ -23,7 +23,7 @@ from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.dedup.minhash import SCHEME
-from pipelines.dedup.stage import assign, hasher_from_config, signatures
+from pipelines.dedup.stage import assign, build_pool, hasher_from_config, residual_rate, signatures
 
 log = logging.getLogger("lakehouse")
 STAGE = "dedup"
@@ -59,7 +59,10 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
             new = new.localCheckpoint()
             rows_in = new.count()
         with timer("cluster_seconds"):
-            out = assign(new, index, threshold).localCheckpoint()
+            pool = build_pool(new, index)
+            clusters = assign(pool, threshold).localCheckpoint()
+            rate_after = residual_rate(clusters)
+            out = clusters.where(~F.col("is_old"))
             by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
         kept = by_reason.get(None, 0)
         rejected = rows_in - kept
@@ -83,7 +86,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
                     "fetch_time", "kept", F.lit(params).alias("params"), F.lit(run.run_id).alias("run_id"),
                     F.current_timestamp().alias("processed_at"))
                 lake.merge_insert("silver.minhash", index_rows, check=False, source_persisted=True)
-        report = cluster_report(out, rows_in)
+        report = cluster_report(out, rows_in, rate_after)
         for k, v in report["metrics"].items():
             run.metric(k, v)
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=rows_in)
@@ -95,18 +98,19 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
     return summary
 
 
-def cluster_report(out, rows_in: int) -> dict:
-    """Duplicate rate, cluster size histogram and the largest clusters of this run's documents."""
+def cluster_report(out, rows_in: int, rate_after: float) -> dict:
+    """Duplicate rate before and after (`residual_rate`), cluster size histogram and the
+    largest clusters of this run's documents."""
     sizes = out.groupBy("dup_cluster_id").agg(F.count("*").alias("n")).groupBy("n").count().collect()
     hist = {int(r["n"]): int(r["count"]) for r in sizes}
     top = out.groupBy("dup_cluster_id").count().orderBy(F.desc("count"), "dup_cluster_id").limit(5).collect()
     dropped = out.where("NOT dup_keep").count()
     rate = dropped / rows_in if rows_in else 0.0
-    metrics = {"dup_rate_before": rate, "dup_rate_after": 0.0, "clusters": float(sum(hist.values()))}
+    metrics = {"dup_rate_before": rate, "dup_rate_after": rate_after, "clusters": float(sum(hist.values()))}
     for n, c in hist.items():
         metrics[f"cluster_size.{n}"] = float(c)
     return {"metrics": metrics,
-            "summary": {"dup_rate_before": round(rate, 4), "cluster_sizes": dict(sorted(hist.items())),
+            "summary": {"dup_rate_before": round(rate, 4), "dup_rate_after": round(rate_after, 4), "cluster_sizes": dict(sorted(hist.items())),
                         "top_clusters": [(r["dup_cluster_id"], r["count"]) for r in top]}}
 
 

@@ -74,6 +74,7 @@ def test_crafted_documents_cluster_correctly(crafted_lake, spark):
     assert [(r.run_id, r.stage) for r in marked] == [(summary["run_id"], "dedup")]  # last writer
     run = lake.read("ops.runs").where(F.col("run_id") == summary["run_id"]).first()
     assert run.rows_in == run.rows_kept + run.rows_rejected and run.metrics["dup_rate_before"] == pytest.approx(3 / 7)
+    assert run.metrics["dup_rate_after"] == 0.0
 
 
 def test_incremental_run_catches_a_near_duplicate_of_an_old_document(crafted_lake, spark):
@@ -92,6 +93,7 @@ def test_incremental_run_catches_a_near_duplicate_of_an_old_document(crafted_lak
     s = states(lake)
     assert s["late"][2] is False and s["late"][0] == s["en_x"][0] and s["en_x"][2] is True  # old decision stands
     assert s["fresh"][2] is True
+    assert inc["dup_rate_after"] == 0.0
     rej = lake.read("ops.rejects").where("doc_id = 'late'").first()
     assert rej.reason == "near_duplicate" and rej.ref_doc_id == "en_x"
 
@@ -139,3 +141,22 @@ def test_connected_components_match_union_find(spark):
 
     got = {r.node: r.root for r in connected_components(spark.createDataFrame(edges, "src string, dst string")).collect()}
     assert got == want
+
+
+def test_after_rate_counts_old_kept_documents_joined_by_a_new_one(spark, lake_at, tmp_path):
+    """A and B (estimated Jaccard 0.68) are both kept; a later C close to both (0.88, 0.76)
+    joins them into one cluster: C is dropped, A and B stay kept, and the run reports it."""
+    from schemas.tables import SILVER_DOCUMENTS
+
+    lake, cfg = lake_at(tmp_path / "lake")
+    core, a, b = TEXTS["en"][60:68], TEXTS["en"][68:70], TEXTS["en"][70:72]
+    docs = [("old_a", "en", "\n\n".join(core + a), "mid"), ("old_b", "en", "\n\n".join(b + core), "mid")]
+    lake.merge_insert("silver.documents", spark.createDataFrame(silver_rows(docs), SILVER_DOCUMENTS))
+    first = run_dedup(spark, lake, cfg)
+    assert first["kept"] == 2 and first["dup_rate_after"] == 0.0
+    lake.merge_insert("silver.documents", spark.createDataFrame(
+        silver_rows([("new_c", "en", "\n\n".join(core), "high")], "clean-2"), SILVER_DOCUMENTS))
+    second = run_dedup(spark, lake, cfg)
+    s = states(lake)
+    assert second["rejected"] == 1 and s["new_c"][2] is False and s["old_a"][2] and s["old_b"][2]
+    assert second["dup_rate_after"] == 1.0   # both kept documents of the pool share a cluster

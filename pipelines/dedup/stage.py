@@ -131,30 +131,50 @@ def related_index(new: DataFrame, index: DataFrame) -> DataFrame:
     return index.join(ids, "doc_id", "left_semi")
 
 
-def assign(new: DataFrame, index: DataFrame | None, threshold: float | None) -> DataFrame:
-    """Per new document: dup_cluster_id, dup_cluster_size, dup_keep, reason, ref_doc_id.
+POOL_COLS = ["doc_id", "norm_hash", "url_norm", "bands", "signature", "quality_tier", "fetch_time"]
 
-    new: signature rows + quality_tier, fetch_time. index: the same columns for earlier kept docs.
-    """
-    cols = ["doc_id", "norm_hash", "url_norm", "bands", "signature", "quality_tier", "fetch_time"]
-    pool = new.select(*cols, F.lit(False).alias("is_old"))
+
+def build_pool(new: DataFrame, index: DataFrame | None) -> DataFrame:
+    """The new documents (is_old false) and the index rows sharing a key with them (is_old
+    true), checkpointed: what `assign` clusters."""
+    pool = new.select(*POOL_COLS, F.lit(False).alias("is_old"))
     if index is not None:
-        pool = pool.unionByName(related_index(new, index).select(*cols, F.lit(True).alias("is_old")))
-    pool = pool.localCheckpoint()
+        pool = pool.unionByName(related_index(new, index).select(*POOL_COLS, F.lit(True).alias("is_old")))
+    return pool.localCheckpoint()
+
+
+def assign(pool: DataFrame, threshold: float | None) -> DataFrame:
+    """Per document of the pool: dup_cluster_id, dup_cluster_size, dup_keep, reason,
+    ref_doc_id, is_old and kept_in_cluster (kept documents, old and new, in its cluster).
+    Only the new rows (is_old false) are written; old decisions stand."""
     comp = connected_components(candidate_edges(pool, threshold))
     rank = F.when(F.col("quality_tier") == "high", 0).when(F.col("quality_tier") == "mid", 1).otherwise(2)
     meta = pool.select("doc_id", "norm_hash", "url_norm", "quality_tier", "fetch_time", "is_old")
     members = (meta.join(comp.withColumnRenamed("node", "doc_id"), "doc_id", "left")
                .withColumn("root", F.coalesce("root", "doc_id")))
     w = Window.partitionBy("root").orderBy(F.col("is_old").desc(), rank, F.col("fetch_time").asc_nulls_last(), "doc_id")
-    ranked = (members.withColumn("_pos", F.row_number().over(w))
-              .withColumn("dup_cluster_size", F.count("*").over(Window.partitionBy("root"))))
+    by_root = Window.partitionBy("root")
+    ranked = members.withColumn("_pos", F.row_number().over(w))
+    ranked = (ranked.withColumn("dup_cluster_size", F.count("*").over(by_root))
+              .withColumn("kept_in_cluster", F.sum((F.col("is_old") | (F.col("_pos") == 1)).cast("int")).over(by_root)))
     reps = ranked.where("_pos = 1").select(F.col("root"), F.col("doc_id").alias("rep_id"),
                                            F.col("norm_hash").alias("rep_hash"), F.col("url_norm").alias("rep_url"))
-    out = ranked.where(~F.col("is_old")).join(reps, "root")
+    out = ranked.join(reps, "root")
     keep = F.col("doc_id") == F.col("rep_id")
     reason = (F.when(keep, F.lit(None)).when(F.col("norm_hash") == F.col("rep_hash"), "exact_duplicate")
               .when(F.col("url_norm") == F.col("rep_url"), "url_duplicate").otherwise("near_duplicate"))
     return out.select("doc_id", F.col("root").alias("dup_cluster_id"), "dup_cluster_size",
                       keep.alias("dup_keep"), reason.alias("reason"),
-                      F.when(keep, F.lit(None)).otherwise(F.col("rep_id")).alias("ref_doc_id"))
+                      F.when(keep, F.lit(None)).otherwise(F.col("rep_id")).alias("ref_doc_id"), "is_old",
+                      "kept_in_cluster")
+
+
+def residual_rate(out: DataFrame) -> float:
+    """After dedup: the share of the kept documents of the pool (this run's kept ones and
+    the earlier kept ones it touched) whose cluster still holds another kept document.
+    Earlier decisions are never revised, so a new document close to two old kept ones
+    leaves both kept in one cluster; otherwise it is 0. Misses of the LSH detector itself
+    are not in it: bench/README gives its recall."""
+    r = (out.where("dup_keep OR is_old")
+         .agg(F.count("*").alias("n"), F.sum((F.col("kept_in_cluster") > 1).cast("int")).alias("left")).first())
+    return (r["left"] or 0) / r["n"] if r["n"] else 0.0
