@@ -71,8 +71,10 @@ def blend(man: dict) -> tuple[list[str], list[float]]:
 
 
 def build_datasets(man: dict, seq_length: int, n_samples: int, seed: int, document_masks: bool,
-                   cache_dir: str | None = None):
-    """The training GPTDataset blend with at least n_samples samples."""
+                   cache_dir: str | None = None, dense_mask: bool = True):
+    """The training GPTDataset blend with at least n_samples samples. With document_masks,
+    position ids restart per document, and with dense_mask each sample also carries
+    Megatron's [1, s, s] boolean mask (flex attention builds its own from the position ids)."""
     from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
     from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
@@ -84,7 +86,7 @@ def build_datasets(man: dict, seq_length: int, n_samples: int, seed: int, docume
         random_seed=seed, sequence_length=seq_length, blend=(prefixes, weights), split="1,0,0",
         path_to_cache=cache_dir or os.path.join(man["root"], "_megatron_cache"), tokenizer=tok,
         reset_position_ids=document_masks, reset_attention_mask=document_masks, eod_mask_loss=False,
-        create_attention_mask=document_masks, add_extra_token_to_sequence=False,
+        create_attention_mask=document_masks and dense_mask, add_extra_token_to_sequence=False,
         mmap_bin_files=True)
     train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [n_samples, 0, 0], lambda: True, config).build()
     return train

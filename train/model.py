@@ -3,15 +3,19 @@
 One change to the spec: core attention is torch's scaled_dot_product_attention (flash /
 memory-efficient kernels on GPU, the math kernel on CPU) instead of Megatron's unfused
 DotProductAttention, whose softmax buffer is allocated on CUDA and whose [b, n, s, s]
-scores cost memory and time. Document boundaries arrive as Megatron's boolean attention
-mask (True = masked); without one the attention is causal.
+scores cost memory and time. Document boundaries arrive either as Megatron's boolean
+attention mask (True = masked; `attention: sdpa`), or as a flex-attention BlockMask built
+from the per-document position ids (`attention: flex`): no dense [b, s, s] mask, and blocks
+across documents are skipped. Without either the attention is causal.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
 from megatron.core.models.gpt import GPTModel
 from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
 from megatron.core.transformer.module import MegatronModule
@@ -31,12 +35,38 @@ class SDPAttention(MegatronModule):
     def forward(self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None,
                 packed_seq_params=None):
         q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))   # [b, n, s, d]
+        if isinstance(attention_mask, BlockMask):
+            out = _flex()(q, k, v, block_mask=attention_mask, scale=self.scale, enable_gqa=k.size(1) != q.size(1))
+            b, n, s, d = out.shape
+            return out.permute(2, 0, 1, 3).reshape(s, b, n * d)
         mask = None if attention_mask is None else ~attention_mask.to(torch.bool)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
             is_causal=mask is None, scale=self.scale, enable_gqa=k.size(1) != q.size(1))
         b, n, s, d = out.shape
         return out.permute(2, 0, 1, 3).reshape(s, b, n * d)
+
+
+@functools.cache
+def _flex():
+    """flex_attention, compiled on GPU (its fused kernels exist only compiled); eager on CPU,
+    where it runs an unfused reference path (tests, tiny models)."""
+    if torch.cuda.is_available():
+        return torch.compile(flex_attention, dynamic=False)
+    return flex_attention
+
+
+def document_block_mask(position_ids: torch.Tensor) -> BlockMask:
+    """Causal attention within documents, from position ids that restart at 0 at every
+    document (Megatron's reset_position_ids): the same pattern as GPTDataset's
+    reset_attention_mask, as a block-sparse mask."""
+    doc = (position_ids == 0).cumsum(dim=1)
+    b, s = doc.shape
+
+    def same_doc_causal(bi, h, qi, ki):
+        return (doc[bi, qi] == doc[bi, ki]) & (qi >= ki)
+    # on GPU the mask's blocks are found by a compiled kernel instead of a dense [b, s, s] pass
+    return create_block_mask(same_doc_causal, b, None, s, s, device=position_ids.device, _compile=position_ids.is_cuda)
 
 
 def transformer_config(cfg: dict, device: str) -> TransformerConfig:

@@ -227,7 +227,7 @@ def train(cfg: dict, export: str, out: str, steps: int | None = None, device: st
 
 
 def _train(cfg, export, out, steps, device, dp_rank, dp, rank0) -> list[dict]:
-    from train.model import build_model
+    from train.model import build_model, document_block_mask
 
     seed_all(int(cfg["seed"]), device)
     man = load_export(export, verify=rank0)
@@ -246,8 +246,12 @@ def _train(cfg, export, out, steps, device, dp_rank, dp, rank0) -> list[dict]:
         step = last
         if rank0:
             log.info("resumed from step %d", step)
-    ds = build_datasets(man, seq, max(steps * gbs, gbs), int(cfg["seed"]),
-                        bool(cfg["reset_attention_mask"]), os.path.join(out, "dataset_cache"))
+    if cfg["attention"] not in ("sdpa", "flex"):
+        raise ValueError(f"attention must be sdpa or flex, not {cfg['attention']!r}")
+    doc_masks = bool(cfg["reset_attention_mask"])
+    flex = doc_masks and cfg["attention"] == "flex"
+    ds = build_datasets(man, seq, max(steps * gbs, gbs), int(cfg["seed"]), doc_masks,
+                        os.path.join(out, "dataset_cache"), dense_mask=not flex)
     counts = param_count(cfg, man["vocab_size"])
     n_flops = flops_params(cfg, man["vocab_size"])
     peak = cfg.get("peak_tflops") or device_peak_tflops(device)
@@ -276,6 +280,8 @@ def _train(cfg, export, out, steps, device, dp_rank, dp, rank0) -> list[dict]:
         for micro in range(accum):
             start = step * gbs + (dp_rank * accum + micro) * mbs
             b = batch(ds, start, mbs, device)
+            if flex:
+                b["attention_mask"] = document_block_mask(b["position_ids"])
             if loss_fn is not None:
                 logits = fwd(b["tokens"], b["position_ids"], b.get("attention_mask"))   # [b, s, v]
                 loss_tok = loss_fn(logits, b["labels"])
