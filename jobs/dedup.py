@@ -86,7 +86,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
                     "fetch_time", "kept", F.lit(params).alias("params"), F.lit(run.run_id).alias("run_id"),
                     F.current_timestamp().alias("processed_at"))
                 lake.merge_insert("silver.minhash", index_rows, check=False, source_persisted=True)
-        report = cluster_report(out, rows_in, rate_after)
+        report = cluster_report(out, rows_in, rejected, rate_after)
         for k, v in report["metrics"].items():
             run.metric(k, v)
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=rows_in)
@@ -98,19 +98,20 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
     return summary
 
 
-def cluster_report(out, rows_in: int, rate_after: float) -> dict:
+def cluster_report(out, rows_in: int, rejected: int, rate_after: float) -> dict:
     """Duplicate rate before and after (`residual_rate`), cluster size histogram and the
     largest clusters of this run's documents."""
-    sizes = out.groupBy("dup_cluster_id").agg(F.count("*").alias("n")).groupBy("n").count().collect()
-    hist = {int(r["n"]): int(r["count"]) for r in sizes}
-    top = out.groupBy("dup_cluster_id").count().orderBy(F.desc("count"), "dup_cluster_id").limit(5).collect()
-    dropped = out.where("NOT dup_keep").count()
-    rate = dropped / rows_in if rows_in else 0.0
+    per_cluster = out.groupBy("dup_cluster_id").count().localCheckpoint()
+    hist = {int(r["n"]): int(r["c"]) for r in per_cluster.groupBy(F.col("count").alias("n"))
+            .agg(F.count("*").alias("c")).collect()}
+    top = per_cluster.orderBy(F.desc("count"), "dup_cluster_id").limit(5).collect()
+    rate = rejected / rows_in if rows_in else 0.0
     metrics = {"dup_rate_before": rate, "dup_rate_after": rate_after, "clusters": float(sum(hist.values()))}
     for n, c in hist.items():
         metrics[f"cluster_size.{n}"] = float(c)
     return {"metrics": metrics,
-            "summary": {"dup_rate_before": round(rate, 4), "dup_rate_after": round(rate_after, 4), "cluster_sizes": dict(sorted(hist.items())),
+            "summary": {"dup_rate_before": round(rate, 4), "dup_rate_after": round(rate_after, 4),
+                        "cluster_sizes": dict(sorted(hist.items())),
                         "top_clusters": [(r["dup_cluster_id"], r["count"]) for r in top]}}
 
 

@@ -35,14 +35,14 @@ class SDPAttention(MegatronModule):
     def forward(self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None,
                 packed_seq_params=None):
         q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))   # [b, n, s, d]
+        gqa = k.size(1) != q.size(1)
         if isinstance(attention_mask, BlockMask):
-            out = _flex()(q, k, v, block_mask=attention_mask, scale=self.scale, enable_gqa=k.size(1) != q.size(1))
-            b, n, s, d = out.shape
-            return out.permute(2, 0, 1, 3).reshape(s, b, n * d)
-        mask = None if attention_mask is None else ~attention_mask.to(torch.bool)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
-            is_causal=mask is None, scale=self.scale, enable_gqa=k.size(1) != q.size(1))
+            out = _flex()(q, k, v, block_mask=attention_mask, scale=self.scale, enable_gqa=gqa)
+        else:
+            mask = None if attention_mask is None else ~attention_mask.to(torch.bool)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
+                is_causal=mask is None, scale=self.scale, enable_gqa=gqa)
         b, n, s, d = out.shape
         return out.permute(2, 0, 1, 3).reshape(s, b, n * d)
 

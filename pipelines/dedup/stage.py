@@ -85,10 +85,16 @@ def signatures(docs: DataFrame, hasher: MinHasher, keep: tuple[str, ...] = ()) -
 
 
 def jaccard_estimate(a, b):
-    """Fraction of equal MinHash values of two signatures (binary uint32 arrays), per row."""
+    """Fraction of equal MinHash values of two signatures (binary uint32 arrays), per row:
+    one numpy comparison over the whole batch (all signatures have the same width)."""
     import pandas as pd
-    return pd.Series([float(np.mean(np.frombuffer(x, np.uint32) == np.frombuffer(y, np.uint32)))
-                      if x is not None and y is not None else 0.0 for x, y in zip(a, b)])
+    ok = (a.notna() & b.notna()).to_numpy()
+    out = np.zeros(len(a))
+    if ok.any():
+        x = np.frombuffer(b"".join(a[ok]), np.uint32).reshape(int(ok.sum()), -1)
+        y = np.frombuffer(b"".join(b[ok]), np.uint32).reshape(x.shape)
+        out[ok] = (x == y).mean(axis=1)
+    return pd.Series(out)
 
 
 def _key_edges(nodes: DataFrame, key: str, kind: str) -> DataFrame:
