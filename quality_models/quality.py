@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -72,8 +73,10 @@ def train(out_dir: Path | None = None, seed: int = 0) -> Path:
                "test_examples": len(test_set), "accuracy": round(sum(p == t for p, t in zip(pred, truth)) / len(truth), 4),
                "hq": _prf(truth, pred, "hq"), "lq": _prf(truth, pred, "lq")}
     path = out_dir / f"quality-{version}.bin"
-    model.save_model(str(path))
     path.with_suffix(".json").write_text(json.dumps(metrics, indent=2))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # model_path takes an existing file as done
+    model.save_model(str(tmp))
+    os.replace(tmp, path)
     log.info("quality model %s: held-out accuracy %.3f, hq P/R/F1 %s", version, metrics["accuracy"], metrics["hq"])
     return path
 
