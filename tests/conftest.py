@@ -1,4 +1,5 @@
-"""One local SparkSession for the whole test run, the sample corpus, and a lake ingested once."""
+"""One local SparkSession for the whole test run, the sample corpus, and a lake ingested once;
+a generated crawl through one local nightly, the reference for the cluster and s3a runs."""
 from __future__ import annotations
 
 import pytest
@@ -157,3 +158,45 @@ def exported(sample_lake, _exported):
     """(lake, export cfg, export summary): the tokenized sample exported as 128-token sequences."""
     lake, _, _ = sample_lake
     return lake, _exported[0], _exported[1]
+
+
+def nightly_cfg(cfg: dict, inbox, export: bool = False) -> dict:
+    """cfg with a nightly that ingests the folder `inbox` as the dataset `crawl`."""
+    return {**cfg, "nightly": {"inputs": [{"dataset": "crawl", "paths": [str(inbox)]}], "export": export,
+                               "lock_stale_hours": 12},
+            "license": {**cfg.get("license", {}), "datasets": {"crawl": {"unknown": "keep"}}}}
+
+
+# the columns the cluster test compares (ingest and clean write them)
+CRAWL_COLUMNS = {"bronze.documents": ["doc_id", "source_record", "content_sha256", "text"],
+                 "silver.documents": ["doc_id", "text", "lang", "quality_tier", "quality_score"],
+                 "ops.rejects": ["reject_id", "stage", "reason"]}
+CRAWL_COUNTED = ("bronze.documents", "silver.documents", "silver.redacted_documents", "gold.tokens", "ops.rejects")
+
+
+@pytest.fixture(scope="session")
+def _crawl(spark, tmp_path_factory):
+    from collections import Counter
+
+    from jobs.nightly import run_nightly
+    from pipelines.sample_corpus import generate_warcs
+
+    inbox = tmp_path_factory.mktemp("crawl-inbox")
+    files = generate_warcs(inbox, 40, n_files=2, seed=1)
+    cfg = nightly_cfg(test_config(tmp_path_factory.mktemp("crawl-lake")), inbox)
+    lake = Lake(spark, cfg["lake"]["root"])
+    report = run_nightly(spark, lake, cfg)
+    snapshot = {"rows": {t: Counter(tuple(r) for r in lake.read(t).select(*cols).collect())
+                         for t, cols in CRAWL_COLUMNS.items()},
+                "counts": {t: lake.read(t).count() for t in CRAWL_COUNTED},
+                "tokens": sorted(r.doc_id for r in lake.read("gold.tokens").select("doc_id").collect())}
+    return {"lake": lake, "cfg": cfg, "inbox": inbox, "files": files, "report": report, "snapshot": snapshot}
+
+
+@pytest.fixture
+def crawl(_crawl):
+    """A generated crawl (two WARC files, 40 pages, in `inbox`) after one local nightly: its lake,
+    cfg and report, and a snapshot of the tables taken right after it (later tests may add to
+    the lake; the snapshot stays)."""
+    _crawl["lake"].activate()
+    return _crawl

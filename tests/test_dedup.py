@@ -33,11 +33,11 @@ def edit(text: str, rate: float, seed: int, cjk: bool = False) -> str:
 
 
 
-@pytest.fixture
-def crafted_lake(spark, lake_at, tmp_path):
-    lake, cfg = lake_at(tmp_path / "lake")
+def crafted_lake(spark, lake_at, root):
+    lake, cfg = lake_at(root)
     en = "\n\n".join(TEXTS["en"][2:6])
     zh = "\n\n".join(TEXTS["zh"][2:6])
+    core, a, b = TEXTS["en"][60:68], TEXTS["en"][68:70], TEXTS["en"][70:72]
     docs = [
         ("en_a", "en", en, "mid"),
         ("en_b", "en", en, "high"),                                        # identical, better tier: kept
@@ -46,10 +46,12 @@ def crafted_lake(spark, lake_at, tmp_path):
         ("zh_a", "zh", zh, "high"),
         ("zh_b", "zh", edit(zh, 0.01, 2, cjk=True), "high"),                # near-identical Chinese
         ("zh_x", "zh", "\n\n".join(TEXTS["zh"][40:44]), "low"),             # unrelated
+        ("old_a", "en", "\n\n".join(core + a), "mid"),                      # A and B: estimated Jaccard 0.68,
+        ("old_b", "en", "\n\n".join(b + core), "mid"),                      # under the threshold: both kept
     ]
     from schemas.tables import SILVER_DOCUMENTS
     lake.merge_insert("silver.documents", spark.createDataFrame(silver_rows(docs), SILVER_DOCUMENTS))
-    return lake, cfg
+    return lake, cfg, "\n\n".join(core)
 
 
 def states(lake):
@@ -57,45 +59,49 @@ def states(lake):
             for r in lake.read("silver.documents").collect()}
 
 
-def test_crafted_documents_cluster_correctly(crafted_lake, spark):
-    lake, cfg = crafted_lake
+def test_crafted_documents_cluster_correctly_then_incrementally(spark, lake_at, tmp_path):
+    """A first run over crafted English and Chinese clusters; a rerun that finds nothing new;
+    then a later batch: a near copy of an old kept document is dropped (the old decision
+    stands), and C, close to both A and B (estimated Jaccard 0.88 and 0.76), joins them into
+    one cluster: C is dropped, A and B stay kept, and dup_rate_after reports it."""
+    from schemas.tables import SILVER_DOCUMENTS
+
+    lake, cfg, core = crafted_lake(spark, lake_at, tmp_path / "lake")
     summary = run_dedup(spark, lake, cfg)
     s = states(lake)
     assert s["en_a"][0] == s["en_b"][0] == s["en_c"][0] and s["en_b"][1] == 3
     assert s["en_b"][2] and not s["en_a"][2] and not s["en_c"][2]  # high tier wins
     assert s["zh_a"][0] == s["zh_b"][0] and s["zh_a"][2] != s["zh_b"][2]
-    assert s["en_x"][1] == 1 and s["en_x"][2] and s["zh_x"][1] == 1 and s["zh_x"][2]
+    assert all(s[d][1] == 1 and s[d][2] for d in ("en_x", "zh_x", "old_a", "old_b"))
     rej = {r.doc_id: r for r in lake.read("ops.rejects").where("stage = 'dedup'").collect()}
     assert rej["en_a"].reason == "exact_duplicate" and rej["en_a"].ref_doc_id == "en_b"
     assert rej["en_c"].reason == "near_duplicate" and rej["en_c"].ref_doc_id == "en_b"
     assert rej[next(d for d in ("zh_a", "zh_b") if not s[d][2])].reason == "near_duplicate"
-    assert summary["rows_in"] == 7 and summary["kept"] == 4 and summary["rejected"] == 3
+    assert summary["rows_in"] == 9 and summary["kept"] == 6 and summary["rejected"] == 3
     marked = lake.read("silver.documents").select("run_id", "stage").distinct().collect()
     assert [(r.run_id, r.stage) for r in marked] == [(summary["run_id"], "dedup")]  # last writer
     run = lake.read("ops.runs").where(F.col("run_id") == summary["run_id"]).first()
-    assert run.rows_in == run.rows_kept + run.rows_rejected and run.metrics["dup_rate_before"] == pytest.approx(3 / 7)
+    assert run.rows_in == run.rows_kept + run.rows_rejected and run.metrics["dup_rate_before"] == pytest.approx(3 / 9)
     assert run.metrics["dup_rate_after"] == 0.0
 
-
-def test_incremental_run_catches_a_near_duplicate_of_an_old_document(crafted_lake, spark):
-    from schemas.tables import SILVER_DOCUMENTS
-
-    lake, cfg = crafted_lake
-    run_dedup(spark, lake, cfg)
     again = run_dedup(spark, lake, cfg)
     assert again["rows_in"] == 0  # idempotent: nothing new, nothing changes
+
     late = edit("\n\n".join(TEXTS["en"][30:34]), 0.02, 9)  # near copy of the old en_x
     lake.merge_insert("silver.documents", spark.createDataFrame(
-        silver_rows([("late", "en", late, "high"), ("fresh", "en", "\n\n".join(TEXTS["en"][50:54]), "low")], "clean-2"),
-        SILVER_DOCUMENTS))
+        silver_rows([("late", "en", late, "high"), ("fresh", "en", "\n\n".join(TEXTS["en"][50:54]), "low"),
+                     ("new_c", "en", core, "high")], "clean-2"), SILVER_DOCUMENTS))
     inc = run_dedup(spark, lake, cfg)
-    assert inc["rows_in"] == 2 and inc["rejected"] == 1
+    assert inc["rows_in"] == 3 and inc["rejected"] == 2
     s = states(lake)
     assert s["late"][2] is False and s["late"][0] == s["en_x"][0] and s["en_x"][2] is True  # old decision stands
     assert s["fresh"][2] is True
-    assert inc["dup_rate_after"] == 0.0
-    rej = lake.read("ops.rejects").where("doc_id = 'late'").first()
-    assert rej.reason == "near_duplicate" and rej.ref_doc_id == "en_x"
+    assert s["new_c"][2] is False and s["new_c"][1] == 3 and s["old_a"][2] and s["old_b"][2]
+    rej = {r.doc_id: r for r in lake.read("ops.rejects").where("doc_id IN ('late', 'new_c')").collect()}
+    assert rej["late"].reason == "near_duplicate" and rej["late"].ref_doc_id == "en_x"
+    assert rej["new_c"].reason == "near_duplicate" and rej["new_c"].ref_doc_id in ("old_a", "old_b")
+    # kept documents of the pool: fresh and the old en_x, old_a and old_b; A and B share a cluster
+    assert inc["dup_rate_after"] == 0.5
 
 
 def test_sample_duplicates_found(deduped, spark):
@@ -141,22 +147,3 @@ def test_connected_components_match_union_find(spark):
 
     got = {r.node: r.root for r in connected_components(spark.createDataFrame(edges, "src string, dst string")).collect()}
     assert got == want
-
-
-def test_after_rate_counts_old_kept_documents_joined_by_a_new_one(spark, lake_at, tmp_path):
-    """A and B (estimated Jaccard 0.68) are both kept; a later C close to both (0.88, 0.76)
-    joins them into one cluster: C is dropped, A and B stay kept, and the run reports it."""
-    from schemas.tables import SILVER_DOCUMENTS
-
-    lake, cfg = lake_at(tmp_path / "lake")
-    core, a, b = TEXTS["en"][60:68], TEXTS["en"][68:70], TEXTS["en"][70:72]
-    docs = [("old_a", "en", "\n\n".join(core + a), "mid"), ("old_b", "en", "\n\n".join(b + core), "mid")]
-    lake.merge_insert("silver.documents", spark.createDataFrame(silver_rows(docs), SILVER_DOCUMENTS))
-    first = run_dedup(spark, lake, cfg)
-    assert first["kept"] == 2 and first["dup_rate_after"] == 0.0
-    lake.merge_insert("silver.documents", spark.createDataFrame(
-        silver_rows([("new_c", "en", "\n\n".join(core), "high")], "clean-2"), SILVER_DOCUMENTS))
-    second = run_dedup(spark, lake, cfg)
-    s = states(lake)
-    assert second["rejected"] == 1 and s["new_c"][2] is False and s["old_a"][2] and s["old_b"][2]
-    assert second["dup_rate_after"] == 1.0   # both kept documents of the pool share a cluster

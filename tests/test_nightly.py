@@ -15,15 +15,9 @@ from pyspark.sql import functions as F
 
 from jobs.nightly import LOCK, LockHeld, run_nightly
 from pipelines.sample_corpus import generate_warcs
-from tests.conftest import TEST_OVERRIDES
+from tests.conftest import TEST_OVERRIDES, nightly_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def nightly_cfg(cfg: dict, inbox: Path, export: bool = False) -> dict:
-    return {**cfg, "nightly": {"inputs": [{"dataset": "crawl", "paths": [str(inbox)]}], "export": export,
-                               "lock_stale_hours": 12},
-            "license": {**cfg.get("license", {}), "datasets": {"crawl": {"unknown": "keep"}}}}
 
 
 def assert_accounted(lake):
@@ -39,12 +33,8 @@ def assert_accounted(lake):
     assert gold.count() == gold.select("doc_id").distinct().count() == red.count() - rej.get("tokenize", 0)
 
 
-def test_second_nightly_processes_only_new_input(lake_at, tmp_path):
-    lake, cfg = lake_at(tmp_path / "lake")
-    inbox = tmp_path / "inbox"
-    generate_warcs(inbox, 40, n_files=2, seed=1)
-    cfg = nightly_cfg(cfg, inbox)
-    first = run_nightly(lake.spark, lake, cfg)
+def test_second_nightly_processes_only_new_input(crawl):
+    lake, cfg, first, inbox = crawl["lake"], crawl["cfg"], crawl["report"], crawl["inbox"]
     assert first["status"] == "succeeded"
     assert [s for s, o in first["stages"].items() if o["status"] == "ran"] == ["ingest", "clean", "dedup", "pii",
                                                                                "tokenize"]
