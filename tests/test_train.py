@@ -84,3 +84,5 @@ def test_flex_attention_trains_like_the_dense_document_mask(exported, tmp_path):
     assert abs(causal[-1] - dense[-1]) > 1e-3
     with pytest.raises(ValueError, match="attention must be"):
         run("bad", attention="flash")
+    with pytest.raises(ValueError, match="needs reset_position_ids"):
+        run("bad-pos", attention="flex", reset_position_ids=False)

@@ -40,7 +40,8 @@ COMMON = {"adam_beta1": 0.9, "adam_beta2": 0.95, "adam_eps": 1e-8, "clip_grad": 
           "untie_embeddings": True, "rotary_base": 1_000_000, "norm_epsilon": 1e-6, "add_qkv_bias": True,
           "bf16": True, "log_interval": 1, "save_interval": 0, "reset_attention_mask": True,
           "reset_position_ids": True,
-          "attention": "sdpa",   # per-document masks as a dense mask (sdpa) or a flex_attention BlockMask (flex)
+          "attention": "sdpa",   # per-document masks as a dense mask (sdpa) or a flex_attention BlockMask (flex,
+                          # built from the position ids: needs reset_position_ids)
           "compile": False, "optimizer": "megatron", "distributed_optimizer": "auto", "peak_tflops": None,
           "profile": False}
 

@@ -236,6 +236,11 @@ def _train(cfg, export, out, steps, device, dp_rank, dp, rank0) -> list[dict]:
     if gbs % (mbs * dp):
         raise ValueError(f"global batch of {gbs} sequences is not a multiple of micro batch {mbs} x DP {dp}")
     accum = gbs // (mbs * dp)
+    if cfg["attention"] not in ("sdpa", "flex"):
+        raise ValueError(f"attention must be sdpa or flex, not {cfg['attention']!r}")
+    if cfg["attention"] == "flex" and cfg["reset_attention_mask"] and not cfg["reset_position_ids"]:
+        # the BlockMask finds documents where the position ids restart; without that it would be plain causal
+        raise ValueError("attention=flex with reset_attention_mask needs reset_position_ids")
     model = build_model(cfg, man["vocab_size"], device)
     optim = Optim(model, cfg, device, dp)
     step = 0
@@ -246,8 +251,6 @@ def _train(cfg, export, out, steps, device, dp_rank, dp, rank0) -> list[dict]:
         step = last
         if rank0:
             log.info("resumed from step %d", step)
-    if cfg["attention"] not in ("sdpa", "flex"):
-        raise ValueError(f"attention must be sdpa or flex, not {cfg['attention']!r}")
     doc_masks = bool(cfg["reset_attention_mask"])
     flex = doc_masks and cfg["attention"] == "flex"
     ds = build_datasets(man, seq, max(steps * gbs, gbs), int(cfg["seed"]), doc_masks,
