@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test bench-ingest bench-tokenize bench-pii clean
+.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py qualit
 	@command -v java >/dev/null || { echo "error: java not found: install a JDK 17 (apt-get install openjdk-17-jdk-headless)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[all,test]"
 	$(PY) -m infra.jars fetch --s3
 	$(PY) -m quality_models.models fetch
 	$(PY) -m quality_models.quality train >/dev/null
@@ -29,6 +29,9 @@ sample: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 bench-ingest: setup
 	$(PY) bench/ingest_bench.py --records 100000

@@ -6,7 +6,7 @@ import os
 import platform
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -60,10 +60,8 @@ class PeakMemory:
 def machine() -> str:
     cpu = "unknown cpu"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -72,7 +70,7 @@ def machine() -> str:
 
 def save(name: str, result: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(), **result}
+    result = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": machine(), **result}
     path = RESULTS / f"{name}-{result['date']}.json"
     path.write_text(json.dumps(result, indent=2))
     return path
@@ -108,7 +106,7 @@ def write_silver(spark, lake, docs, cores: int, **columns) -> None:
     """Bench documents as silver.documents rows (lineage filled in). `docs`: a list of
     (doc_id, lang, text), or a folder written by `write_parquet`."""
     import tempfile
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pyspark.sql import functions as F
 
@@ -116,7 +114,7 @@ def write_silver(spark, lake, docs, cores: int, **columns) -> None:
 
     if not isinstance(docs, Path):
         docs = write_parquet(docs, Path(tempfile.mkdtemp(prefix="bench-silver-")))
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     fixed = {"source_uri": "file:/bench", "dataset": "bench", "license": "CC0-1.0", "ingest_run_id": "bench",
              "run_id": "bench", "stage": "clean", "processed_at": now, "pipeline_version": "bench", "host": None,
              "fetch_time": now, "title": None, "lang_score": 0.99, "quality_score": 0.5, "quality_tier": "mid",

@@ -33,8 +33,14 @@ def main() -> int:
     from datatrove.pipeline.base import PipelineStep
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.extractors.base import BaseExtractor
-    from datatrove.pipeline.filters import (C4QualityFilter, FastTextClassifierFilter, FineWebQualityFilter,
-                                            GopherQualityFilter, GopherRepetitionFilter, LanguageFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FastTextClassifierFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LanguageFilter,
+    )
     from datatrove.pipeline.readers import WarcReader
     from datatrove.utils import lid
     from datatrove.utils.word_tokenizers import WordTokenizer

@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import PeakMemory, bench_config, save, write_parquet, write_silver  # noqa: E402
-from pipelines.dedup.minhash import MinHasher, shingle_hash32, shingles, tokens  # noqa: E402
-from pipelines.sample_corpus import load_texts  # noqa: E402
+from corpora.sample import load_texts  # noqa: E402
+from pipelines.dedup.minhash import shingle_hash32, shingles, tokens  # noqa: E402
+from pipelines.dedup.stage import hasher_from_config  # noqa: E402
 
 RATES = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.4)
 
@@ -49,7 +50,7 @@ def jaccard(a: set, b: set) -> float:
 def quality(seed: int = 0, per_rate: int = 60) -> dict:
     from datasketch import MinHash, MinHashLSH
 
-    texts, rng, h = load_texts(), random.Random(seed), MinHasher()
+    texts, rng, h = load_texts(), random.Random(seed), hasher_from_config()
     report = {}
     for lang in ("en", "zh"):
         paras = texts[lang]
@@ -63,7 +64,7 @@ def quality(seed: int = 0, per_rate: int = 60) -> dict:
             i, j = rng.sample(range(len(paras) - 4), 2)
             pairs.append(("\n\n".join(paras[i:i + 4]), "\n\n".join(paras[j:j + 4])))
         ours_tp = ours_fp = ours_fn = ds_tp = ds_fp = ds_fn = 0
-        for k, (a, b) in enumerate(pairs):
+        for a, b in pairs:
             ta, tb = tokens(a, lang), tokens(b, lang)
             true = jaccard(set(shingles(ta, 5)), set(shingles(tb, 5))) >= 0.75
             sa, sb = h.signatures([h.doc_shingles(a, lang), h.doc_shingles(b, lang)])
@@ -112,7 +113,7 @@ def make_docs(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
 def throughput_local(docs) -> dict:
     from datasketch import MinHash
 
-    h = MinHasher()
+    h = hasher_from_config()
     t = time.monotonic()
     h.band_hashes(h.signatures([h.doc_shingles(text, lang) for _, lang, text in docs]))
     ours = len(docs) / (time.monotonic() - t)
@@ -133,7 +134,7 @@ def spark_stage(docs, n: int, work: Path, cores: int) -> dict:
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
     from jobs.dedup import run_dedup
-    from pipelines.dedup.stage import hasher_from_config, signatures
+    from pipelines.dedup.stage import signatures
     root = work / "lake-dedup"
     shutil.rmtree(root, ignore_errors=True)
     cfg = bench_config(root, cores)
@@ -165,7 +166,7 @@ def datatrove_signatures(docs, work: Path) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     with open(folder / "docs.jsonl", "w") as fh:
-        for d, lang, text in docs:
+        for d, _lang, text in docs:
             fh.write(json.dumps({"id": d, "text": text}, ensure_ascii=False) + "\n")
     code = r'''
 import sys, time, tempfile, json, re

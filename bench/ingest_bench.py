@@ -22,7 +22,7 @@ from bench.common import PeakMemory, bench_config, save  # noqa: E402
 
 
 def corpus(root: Path, n: int, n_files: int) -> list[Path]:
-    from pipelines.sample_corpus import generate_warcs
+    from corpora.sample import generate_warcs
 
     d = root / f"warc-{n}-{n_files}"
     marker = d / "_COMPLETE"
@@ -48,10 +48,11 @@ def raw_fastwarc(files: list[Path]) -> dict:
 
 
 def project_reader(files: list[Path]) -> dict:
-    from pipelines.ingest.records import IngestContext, now_utc
+    from jobs.common.config import defaults
+    from pipelines.ingest import context_from_config
     from pipelines.ingest.warc import iter_warc
 
-    ctx = IngestContext(run_id="bench", pipeline_version="bench", processed_at=now_utc())
+    ctx = context_from_config(defaults(), "bench", "bench")
     t, n = time.monotonic(), 0
     for f in files:
         with open(f, "rb") as fh:

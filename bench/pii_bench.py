@@ -29,7 +29,7 @@ from bench.dedup_bench import make_docs  # noqa: E402
 
 def with_pii(docs, share: float = 0.2, seed: int = 3):
     """A `share` of the documents get 1-3 sentences with PII values at paragraph breaks."""
-    from pipelines.pii.evaluation import EN, ZH
+    from corpora.pii_eval import EN, ZH
 
     rng = random.Random(seed)
     out, planted = [], 0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from corpora.pii_eval import TYPES, load, predict, score  # noqa: E402
 from jobs.common.config import load_config  # noqa: E402
-from pipelines.pii.evaluation import TYPES, load, predict, score  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # presidio's predefined entity types -> our placeholder names (types with no counterpart are dropped)

@@ -42,11 +42,11 @@ def one_run(export: str, preset: str, mbs: int, accum: int, steps: int, doc_mask
     env = {**os.environ, "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     if extra.get("profile"):
-        print("\n".join(l for l in p.stdout.splitlines() if not l.startswith("RESULT ")), flush=True)
+        print("\n".join(ln for ln in p.stdout.splitlines() if not ln.startswith("RESULT ")), flush=True)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    tail = "\n".join(l for l in (p.stderr or "").splitlines() if "warn" not in l.lower())[-3000:]
+    tail = "\n".join(ln for ln in (p.stderr or "").splitlines() if "warn" not in ln.lower())[-3000:]
     if "OutOfMemoryError" in tail or "CUDA out of memory" in tail:
         return {"oom": "CUDA out of memory"}
     return {"error": tail}

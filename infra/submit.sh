@@ -12,15 +12,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 stage=${1:?usage: infra/submit.sh <stage> [job arguments]}; shift
-[ -f "$here/jobs/$stage.py" ] || { echo "error: no job jobs/$stage.py" >&2; exit 2; }
 py=${PYTHON:-python3}
+(cd "$here" && "$py" -m jobs.stages "$stage" >/dev/null) || exit 2
 mkdir -p "$here/build"
 zip="$here/build/lakehouse-py.zip"
 rm -f "$zip"
 (cd "$here" && "$py" - "$zip" <<'PY'
 import sys, zipfile, pathlib
 with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
-    # data/sample/texts: the quality model's training data (its version is a hash of it)
+    # data/sample/texts: the quality model's training data (its version is a hash of it);
+    # corpora/ (sample and benchmark generators) is development code and stays out
     for pkg in ["pipelines", "jobs", "schemas", "infra", "quality_models", "tokenize_jobs", "train", "data/sample"]:
         for p in sorted(pathlib.Path(pkg).rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".xml", ".json", ".txt"):

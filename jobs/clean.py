@@ -22,7 +22,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.clean.refine import INPUT_COLUMNS, OUTCOME, context_from_config, refine_fn
 from quality_models.models import lid_path
 from quality_models.quality import model_path
@@ -41,17 +41,25 @@ def pending(lake: Lake, datasets: list[str] | None) -> DataFrame:
     return bronze.select(*INPUT_COLUMNS)
 
 
+def check_config(cfg: dict) -> None:
+    """The rules name signals the stage measures (before Spark starts)."""
+    from pipelines.clean.rules import check_signals, rules_from_config
+    from pipelines.clean.signals import measure
+
+    check_signals(rules_from_config(cfg["clean"]["rules"]), set(measure("probe text.", "en")))
+
+
 def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
-    ccfg = cfg.get("clean", {})
+    ccfg = cfg["clean"]
     with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
-        run.inputs("bronze.documents", "silver.text_signals")
-        lid = str(lid_path(ccfg.get("lid", {}).get("model")))
-        quality = str(model_path(ccfg.get("quality", {}).get("model")))
+        run.inputs("silver.text_signals")
+        lid = str(lid_path(ccfg["lid"]["model"]))
+        quality = str(model_path(ccfg["quality"]["model"]))
         for f in (lid, quality):
             spark.sparkContext.addFile(f)  # executors find them with SparkFiles.get(name)
         ctx = context_from_config(cfg, run.run_id, pipeline_version(), run.started_at, lid, quality)
         todo = pending(lake, datasets)
-        want = int(ccfg.get("partitions") or 0)
+        want = int(ccfg["partitions"] or 0)
         have = todo.rdd.getNumPartitions()
         if want or have < spark.sparkContext.defaultParallelism * 2:
             # few large bronze files would leave cores idle during the expensive per-document work
@@ -70,16 +78,14 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
                 written = lake.merge_insert("silver.documents", docs, source_persisted=True) if kept else 0
             with timer("merge_rejects_seconds"):
                 if rejected:
-                    rej = out.filter(F.col("reason").isNotNull()).select(
-                        reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"), "reason",
-                        "detail", "source_uri", "source_record", "dataset", F.lit(None).cast("string").alias("ref_doc_id"),
-                        "run_id", F.col("processed_at").alias("rejected_at"), "pipeline_version")
-                    write_rejects(lake, rej)
+                    write_rejects(lake, reject_rows(out.filter(F.col("reason").isNotNull()), STAGE, run.run_id,
+                                                    "reason", "detail"))
             with timer("merge_signals_seconds"):
                 if rows_in:
-                    sig = out.select("doc_id", "dataset", "lang", "lang_score", "quality_score", "quality_tier", "signals",
-                                     F.when(F.col("reason").isNull(), "kept").otherwise("rejected").alias("decision"),
-                                     "reason", "run_id", "stage", "processed_at", "pipeline_version")
+                    decision = F.when(F.col("reason").isNull(), "kept").otherwise("rejected").alias("decision")
+                    sig = out.select("doc_id", "dataset", "lang", "lang_score", "quality_score", "quality_tier",
+                                     "signals", decision, "reason", "run_id", "stage", "processed_at",
+                                     "pipeline_version")
                     lake.merge_insert("silver.text_signals", sig, check=False, source_persisted=True)
             if rows_in:
                 tiers = {r["quality_tier"]: r["count"] for r in
@@ -95,7 +101,6 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         secs = time.monotonic() - t0
         run.metric("docs_per_s", rows_in / secs if secs else 0.0)
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)
-        run.outputs("silver.documents", "silver.text_signals", "ops.rejects")
         summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rejected, "written": written,
                    "dropped": {k: v for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1]) if k},
                    "seconds": round(secs, 2)}

@@ -30,14 +30,14 @@ STAGE = "dedup"
 
 
 def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
-    d = cfg.get("dedup", {})
+    d = cfg["dedup"]
     hasher = hasher_from_config(cfg)
     params = json.dumps({"num_perm": hasher.num_perm, "seed": hasher.seed, "ngram": hasher.ngram,
                          "cjk_ngram": hasher.cjk_ngram, "bands": hasher.bands, "rows": hasher.rows,
                          "scheme": SCHEME}, sort_keys=True)
-    threshold = d.get("verify_threshold", 0.75)
+    threshold = d["verify_threshold"]
     with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
-        run.inputs("silver.documents", "silver.minhash")
+        run.inputs("silver.minhash")
         docs = lake.read("silver.documents")
         if datasets:
             docs = docs.filter(F.col("dataset").isin(datasets))
@@ -73,7 +73,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
                                    F.current_timestamp().alias("processed_at"),
                                    F.lit(pipeline_version()).alias("pipeline_version"))
                 lake.merge_update("silver.documents", marks, [c for c in marks.columns if c != "doc_id"],
-                                  broadcast=rows_in <= int(d.get("broadcast_rows", 2_000_000)))
+                                  broadcast=rows_in <= d["broadcast_rows"])
             if rejected:
                 dropped = out.where("NOT dup_keep").join(new.select("doc_id", "dataset", "source_uri", "source_record"),
                                                          "doc_id")
@@ -90,7 +90,6 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         for k, v in report["metrics"].items():
             run.metric(k, v)
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=rows_in)
-        run.outputs("silver.documents", "silver.minhash", "ops.rejects")
         summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rejected,
                    "dropped": {k: v for k, v in by_reason.items() if k}, "seconds": round(time.monotonic() - t0, 2),
                    **report["summary"]}

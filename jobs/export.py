@@ -26,22 +26,22 @@ from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version
 from jobs.tokenize import vocab_rel
-from tokenize_jobs import mixing
 from quality_models.models import sha256_file
+from tokenize_jobs import mixing
 from tokenize_jobs.export import SHARD_ROW, shard_writer_fn
 from tokenize_jobs.vocab import Vocab, VocabError, check
 
 log = logging.getLogger("lakehouse")
 STAGE = "export"
-DEFAULTS = {"seq_length": 4096, "shard_tokens": 1 << 28, "min_shards": 4, "open_bins": 64, "out_dir": None}
 
 
 class ExportError(ValueError):
     """An export that cannot run as configured."""
 
 
-def export_params(cfg: dict) -> dict:
-    return {**DEFAULTS, **(cfg.get("export") or {})}
+def check_config(cfg: dict) -> None:
+    """The mixture's shares are usable (before Spark starts)."""
+    mixing.target_shares(cfg["mixing"])
 
 
 def out_root(lake: Lake, p: dict) -> str:
@@ -69,13 +69,11 @@ def load_vocab(lake: Lake, version: str) -> Vocab:
 
 
 def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
-    p = export_params(cfg)
-    mp = mixing.params_of(cfg)
+    p, mp = cfg["export"], cfg["mixing"]
     seq_length = int(p["seq_length"])
     with StageRun(lake, STAGE, cfg) as run:
         if not lake.exists("gold.tokens"):
             raise ExportError("gold.tokens does not exist yet: run lakehouse tokenize first")
-        run.inputs("gold.tokens")
         version = run.input_versions["gold.tokens"]
         tokens = lake.read("gold.tokens", version)
         versions = [r[0] for r in tokens.select("vocab_version").distinct().collect()]
@@ -144,6 +142,7 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
         written = 0
         if table_rows:
             from pyspark.sql.types import StructType
+
             from schemas.tables import GOLD_EXPORTS
             schema = StructType([f for f in GOLD_EXPORTS.fields if f.name != "exported_at"])
             df = spark.createDataFrame([{f.name: r[f.name] for f in schema.fields} for r in table_rows], schema)
@@ -183,7 +182,6 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
             run.metric(f"share.{m}.realised", v["realised"])
         # documents the mixture left out are not rejected: they stay in gold.tokens for other exports
         run.count(rows_in=docs_in, kept=docs_in, rejected=0, written=written)
-        run.outputs("gold.exports")
         summary = {"run_id": run.run_id, "export_id": export_id, "manifest": manifest_path, "shards": len(rows),
                    "sequences": n_seq, "tokens": n_tok, "docs_in_pool": docs_in, "docs_selected": docs_out,
                    "pad_fraction": round(n_pad / (n_tok + n_pad), 4) if n_tok + n_pad else 0.0,

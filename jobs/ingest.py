@@ -18,9 +18,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.common.config import ConfigError
 from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, Timer, pipeline_version, reject_id_col, write_rejects
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.ingest import FILES_SCHEMA, context_from_config, list_inputs, parse_files, read_manifest
 
 log = logging.getLogger("lakehouse")
@@ -48,13 +49,6 @@ def split_outcomes(outcomes: DataFrame) -> tuple[DataFrame, DataFrame]:
     return kept, bad.unionByName(extra)
 
 
-def to_reject_rows(rejects: DataFrame) -> DataFrame:
-    return rejects.select(
-        reject_id_col(STAGE).alias("reject_id"), "doc_id", F.lit(STAGE).alias("stage"), "reason", "detail",
-        "source_uri", "source_record", "dataset", F.lit(None).cast("string").alias("ref_doc_id"), "run_id",
-        F.col("processed_at").alias("rejected_at"), "pipeline_version")
-
-
 def file_rows(spark: SparkSession, files: list[dict], outcomes: DataFrame, run_id: str) -> DataFrame:
     stats = outcomes.groupBy(F.col("source_uri").alias("file_uri")).agg(
         F.count("*").alias("records_in"), F.sum(F.when(F.col("reason").isNull(), 1).otherwise(0)).alias("records_kept"))
@@ -62,7 +56,8 @@ def file_rows(spark: SparkSession, files: list[dict], outcomes: DataFrame, run_i
             .select("file_uri", "size_bytes", (F.col("mtime_ms") / 1000).cast("timestamp").alias("modification_time"),
                     "format", "dataset", F.coalesce("records_in", F.lit(0)).alias("records_in"),
                     F.coalesce("records_kept", F.lit(0)).alias("records_kept"),
-                    (F.coalesce("records_in", F.lit(0)) - F.coalesce("records_kept", F.lit(0))).alias("records_rejected"),
+                    (F.coalesce("records_in", F.lit(0)) - F.coalesce("records_kept", F.lit(0)))
+                    .alias("records_rejected"),
                     F.lit(run_id).alias("run_id"), F.current_timestamp().alias("ingested_at")))
 
 
@@ -108,7 +103,8 @@ def run_ingest(spark: SparkSession, lake: Lake, cfg: dict, inputs: list[str], da
                 if media_files:
                     written += lake.merge_insert("bronze.media", media, source_persisted=True)
             with timer("merge_rejects_seconds"):
-                rejects = to_reject_rows(doc_rej.unionByName(media_rej, allowMissingColumns=True))
+                rejects = reject_rows(doc_rej.unionByName(media_rej, allowMissingColumns=True), STAGE, run.run_id,
+                                      "reason", "detail")
                 rejected = rejects.count()
                 if rejected:
                     write_rejects(lake, rejects)
@@ -120,16 +116,29 @@ def run_ingest(spark: SparkSession, lake: Lake, cfg: dict, inputs: list[str], da
             docs_out.unpersist()
             media_out.unpersist()
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)
-        run.outputs("bronze.documents", "bronze.media", "ops.rejects", "ops.ingest_files")
         secs = time.monotonic() - t0
         for k, v in {"files": len(todo), "bytes": n_bytes, "seconds": secs,
-                     "records_per_s": rows_in / secs if secs else 0, "mb_per_s": n_bytes / 1e6 / secs if secs else 0}.items():
+                     "records_per_s": rows_in / secs if secs else 0,
+                     "mb_per_s": n_bytes / 1e6 / secs if secs else 0}.items():
             run.metric(k, v)
         summary = {"run_id": run.run_id, "dataset": dataset, "files": len(todo), "bytes": n_bytes,
                    "rows_in": rows_in, "kept": kept, "rejected": rejected, "written": written,
                    "seconds": round(secs, 2)}
     log.info("ingest %s done: %s", dataset, summary)
     return summary
+
+
+def run_inputs(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
+    """The pipeline's ingest: every `nightly.inputs` entry, one run each; files already in
+    ops.ingest_files are skipped."""
+    inputs = cfg["nightly"]["inputs"]
+    if not inputs:
+        raise ConfigError("nightly.inputs is empty: list {dataset, paths, license?, manifest?} entries to ingest")
+    runs = [run_ingest(spark, lake, cfg, e["paths"], e["dataset"], license=e["license"], manifest=e["manifest"])
+            for e in inputs]
+    return {"files": sum(r["files"] for r in runs), "rows_in": sum(r["rows_in"] for r in runs),
+            "kept": sum(r["kept"] for r in runs), "rejected": sum(r["rejected"] for r in runs),
+            "datasets": sorted({r["dataset"] for r in runs}), "run_ids": [r["run_id"] for r in runs]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,11 @@
 
     lakehouse nightly [--profile nightly] [--only STAGE ...] [--break-lock]
 
-Order: ingest (each `nightly.inputs` entry; files already in ops.ingest_files are skipped),
-clean, dedup, pii, tokenize, export (if `nightly.export`). A stage is skipped when the
-Delta versions of the tables that bring it work are the ones its last successful run left
-(ops.runs input/output versions): nothing arrived. Every stage is itself incremental, so a
+The stages and their order are jobs/stages.py's PIPELINE: ingest (each `nightly.inputs`
+entry; files already in ops.ingest_files are skipped), clean, dedup, pii, tokenize, export
+(if `nightly.export`). A stage is skipped when the Delta versions of the tables it reads
+(`Stage.reads`) are the ones its last successful run left (ops.runs input/output
+versions): nothing arrived. Every stage is itself incremental, so a
 stage that runs touches only new rows. The first failure stops the run (exit 1, the stage
 and error printed); the next nightly finds that stage's inputs newer than its last success
 and resumes there. A lock file in the lake (`_ops/nightly.lock`) refuses a second nightly
@@ -20,17 +21,15 @@ import os
 import socket
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from jobs import stages
 from jobs.common.config import ConfigError
 from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.common.lake import Lake
 
 log = logging.getLogger("lakehouse")
 LOCK = "_ops/nightly.lock"
-# stage -> the tables whose new versions bring it work (ingest: new files, always looked at)
-TRIGGERS = {"ingest": None, "clean": ["bronze.documents"], "dedup": ["silver.documents"],
-            "pii": ["silver.documents"], "tokenize": ["silver.redacted_documents"], "export": ["gold.tokens"]}
 
 
 class LockHeld(RuntimeError):
@@ -48,17 +47,18 @@ def _alive(pid: int) -> bool:
 
 
 def acquire_lock(lake: Lake, stale_hours: float, force: bool = False) -> dict:
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": datetime.now(timezone.utc).isoformat()}
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": datetime.now(UTC).isoformat()}
     for _ in range(2):
         if lake.create_text(LOCK, json.dumps(me)):
             return me
         held = json.loads(lake.read_text(LOCK) or "{}")
-        age_h = (datetime.now(timezone.utc) - datetime.fromisoformat(held.get("since", me["since"]))).total_seconds() / 3600
+        age_h = (datetime.now(UTC) - datetime.fromisoformat(held.get("since", me["since"]))).total_seconds() / 3600
         dead_here = held.get("host") == me["host"] and not _alive(int(held.get("pid", 0)))
         if force or dead_here or age_h > stale_hours:
             log.warning("nightly: taking over the lock of %s (pid %s on %s, since %s): %s", lake.root, held.get("pid"),
                         held.get("host"), held.get("since"),
-                        "--break-lock" if force else "its process is gone" if dead_here else f"older than {stale_hours} h")
+                        "--break-lock" if force else "its process is gone" if dead_here
+                        else f"older than {stale_hours} h")
             lake.delete_text(LOCK)
             continue
         raise LockHeld(f"another nightly run holds {lake.root}/{LOCK} (pid {held.get('pid')} on {held.get('host')}, "
@@ -74,15 +74,14 @@ def last_success(lake: Lake, stage: str):
     return rows[0] if rows else None
 
 
-def pending_reason(lake: Lake, stage: str) -> str | None:
+def pending_reason(lake: Lake, stage: stages.Stage) -> str | None:
     """Why the stage has work (None: nothing arrived since its last successful run)."""
-    triggers = TRIGGERS[stage]
-    if triggers is None:
+    if not stage.reads:
         return "always (lists new files)"
-    present = [t for t in triggers if lake.exists(t)]
+    present = [t for t in stage.reads if lake.exists(t)]
     if not present:
         return None
-    last = last_success(lake, stage)
+    last = last_success(lake, stage.name)
     if last is None:
         return "never ran"
     for t in present:
@@ -93,66 +92,39 @@ def pending_reason(lake: Lake, stage: str) -> str | None:
     return None
 
 
-def stage_fn(name: str):
-    from jobs.clean import run_clean
-    from jobs.dedup import run_dedup
-    from jobs.export import run_export
-    from jobs.pii import run_pii
-    from jobs.tokenize import run_tokenize
-
-    return {"clean": run_clean, "dedup": run_dedup, "pii": run_pii, "tokenize": run_tokenize,
-            "export": lambda spark, lake, cfg: run_export(spark, lake, cfg)}[name]
+SUMMARY_KEYS = ("run_id", "rows_in", "kept", "rejected", "written", "files")
 
 
-def ingest_all(spark, lake: Lake, cfg: dict) -> dict:
-    from jobs.ingest import run_ingest
-
-    inputs = (cfg.get("nightly", {}) or {}).get("inputs") or []
-    if not inputs:
-        raise ConfigError("nightly.inputs is empty: list {dataset, paths, license?, manifest?} entries to ingest")
-    out = {}
-    for entry in inputs:
-        if not entry.get("dataset") or not (entry.get("paths") or entry.get("manifest")):
-            raise ConfigError(f"nightly.inputs entry {entry!r} needs a dataset and paths (or a manifest)")
-        out[entry["dataset"]] = run_ingest(spark, lake, cfg, list(entry.get("paths") or []), entry["dataset"],
-                                           license=entry.get("license"), manifest=entry.get("manifest"))
-    return {"files": sum(s.get("files", 0) for s in out.values()), "rows_in": sum(s.get("rows_in", 0) for s in out.values()),
-            "datasets": sorted(out)}
-
-
-def run_nightly(spark, lake: Lake, cfg: dict, stages: list[str] | None = None, break_lock: bool = False) -> dict:
+def run_nightly(spark, lake: Lake, cfg: dict, only: list[str] | None = None, break_lock: bool = False) -> dict:
     """Run (or skip) each stage in order; stops at the first failure. Returns the per-stage outcome."""
-    n = cfg.get("nightly", {}) or {}
-    order = [s for s in TRIGGERS if s != "export" or n.get("export", True)]
-    if stages:
-        unknown = sorted(set(stages) - set(TRIGGERS))
-        if unknown:
-            raise ConfigError(f"unknown stages {unknown}; stages: {list(TRIGGERS)}")
-        order = [s for s in order if s in stages]
-    acquire_lock(lake, float(n.get("lock_stale_hours", 12)), break_lock)
+    try:
+        order = stages.order(cfg, only)
+    except stages.StageError as e:
+        raise ConfigError(str(e)) from None
+    acquire_lock(lake, cfg["nightly"]["lock_stale_hours"], break_lock)
     report = {"stages": {}, "status": "succeeded"}
     try:
         for stage in order:
             why = pending_reason(lake, stage)
             if why is None:
-                log.info("nightly: %s skipped (nothing new)", stage)
-                report["stages"][stage] = {"status": "skipped"}
+                log.info("nightly: %s skipped (nothing new)", stage.name)
+                report["stages"][stage.name] = {"status": "skipped"}
                 continue
-            log.info("nightly: %s runs (%s)", stage, why)
+            log.info("nightly: %s runs (%s)", stage.name, why)
             t = time.monotonic()
             try:
-                summary = ingest_all(spark, lake, cfg) if stage == "ingest" else stage_fn(stage)(spark, lake, cfg)
+                stage.require()
+                summary = stage.run_fn()(spark, lake, cfg)
             except ConfigError:
                 raise
             except Exception as e:  # the stage's run row already says failed; stop here
-                log.error("nightly: %s failed: %s: %s", stage, type(e).__name__, str(e)[:500])
-                report["stages"][stage] = {"status": "failed", "error": f"{type(e).__name__}: {str(e)[:500]}"}
+                log.error("nightly: %s failed: %s: %s", stage.name, type(e).__name__, str(e)[:500])
+                report["stages"][stage.name] = {"status": "failed", "error": f"{type(e).__name__}: {str(e)[:500]}"}
                 report["status"] = "failed"
-                report["failed_stage"] = stage
+                report["failed_stage"] = stage.name
                 break
-            report["stages"][stage] = {"status": "ran", "reason": why, "seconds": round(time.monotonic() - t, 1),
-                                       **{k: summary.get(k) for k in ("run_id", "rows_in", "kept", "rejected",
-                                                                       "written", "files") if k in summary}}
+            report["stages"][stage.name] = {"status": "ran", "reason": why, "seconds": round(time.monotonic() - t, 1),
+                                            **{k: summary[k] for k in SUMMARY_KEYS if k in summary}}
     finally:
         lake.delete_text(LOCK)
     return report

@@ -1,29 +1,29 @@
 """Run the whole pipeline on the shipped sample corpus (embedded default: local Spark, ./lake).
 
-    lakehouse sample [--lake ./lake] [--out ./build/sample]
+    lakehouse sample [--lake ./lake] [--out ./build/sample] [--plan]
 
-Generates the sample corpus (deterministic, from data/sample/texts), then runs every stage
-in order (ingest, clean, dedup, pii, tokenize, export), and prints where the lake is and how to query it.
+Generates the sample corpus (deterministic, from data/sample/texts), then runs the pipeline
+of jobs/stages.py on it (a nightly whose inputs are the sample's folders: every stage in
+order, each skipped when nothing new arrived), and prints where the lake is and how to
+query it. `--plan` prints the stages and inputs it would run, and runs nothing.
 """
 from __future__ import annotations
 
+import json
 import sys
 
-from jobs.common.entry import common_parser, open_lake, run_main
-from jobs.clean import run_clean
-from jobs.dedup import run_dedup
-from jobs.export import run_export
-from jobs.ingest import run_ingest
-from jobs.pii import run_pii
-from jobs.tokenize import run_tokenize
-from pipelines.sample_corpus import generate
+from jobs import stages
+from jobs.common.config import updated
+from jobs.common.entry import common_parser, config_from_args, open_lake, run_main
 
 QUERIES = [
-    "SELECT dataset, license, count(*) AS docs FROM bronze.documents GROUP BY dataset, license ORDER BY dataset, docs DESC",
+    "SELECT dataset, license, count(*) AS docs FROM bronze.documents GROUP BY dataset, license "
+    "ORDER BY dataset, docs DESC",
     "SELECT stage, reason, count(*) AS n FROM ops.rejects GROUP BY stage, reason ORDER BY n DESC",
     "SELECT lang, quality_tier, count(*) AS docs FROM silver.documents WHERE dup_keep GROUP BY lang, quality_tier "
     "ORDER BY docs DESC",
-    "SELECT dup_cluster_size, count(*) AS docs FROM silver.documents GROUP BY dup_cluster_size ORDER BY dup_cluster_size",
+    "SELECT dup_cluster_size, count(*) AS docs FROM silver.documents GROUP BY dup_cluster_size "
+    "ORDER BY dup_cluster_size",
     "SELECT entity_type, sum(count) AS found, count(DISTINCT doc_id) AS docs FROM silver.pii_audit "
     "GROUP BY entity_type ORDER BY found DESC",
     "SELECT license, license_status, count(*) AS docs FROM silver.redacted_documents GROUP BY license, license_status "
@@ -36,31 +36,50 @@ QUERIES = [
 ]
 
 
+def sample_inputs(folders: dict) -> list[dict]:
+    """nightly.inputs entries for the generated sample's folders (the media by their manifest)."""
+    return [{"dataset": ds, "manifest": str(folder / "manifest.jsonl")} if ds == "sample-media"
+            else {"dataset": ds, "paths": [str(folder)]} for ds, folder in folders.items()]
+
+
+def plan(cfg: dict, out: str) -> dict:
+    """What `lakehouse sample` runs: the sample folders it ingests and the stages, in order."""
+    from corpora.sample import folders_of
+
+    return {"out": out, "inputs": sample_inputs(folders_of(out)), "stages": [s.name for s in stages.order(cfg)]}
+
+
 def main(argv: list[str] | None = None) -> int:
+    from jobs.nightly import run_nightly
+
     ap = common_parser("lakehouse sample", __doc__.split("\n\n")[0])
     ap.add_argument("--out", help="where to write the sample corpus (default: sample.out_dir of the profile)")
+    ap.add_argument("--plan", action="store_true", help="print the stages and inputs, run nothing")
     args = ap.parse_args(argv)
+    if args.plan:
+        cfg = config_from_args(args)
+        print(json.dumps(plan(cfg, args.out or cfg["sample"]["out_dir"]), indent=1))
+        return 0
+    from corpora.sample import generate
+
     cfg, spark, lake = open_lake(args, "lakehouse-sample")
-    out = args.out or cfg.get("sample", {}).get("out_dir", "./build/sample")
-    folders = generate(out)
-    for dataset, folder in folders.items():
-        if dataset == "sample-media":
-            run_ingest(spark, lake, cfg, [], dataset, manifest=str(folder / "manifest.jsonl"))
-        else:
-            run_ingest(spark, lake, cfg, [str(folder)], dataset)
-    run_clean(spark, lake, cfg)
-    run_dedup(spark, lake, cfg)
-    run_pii(spark, lake, cfg)
-    run_tokenize(spark, lake, cfg)
-    exp = run_export(spark, lake, cfg)
+    out = args.out or cfg["sample"]["out_dir"]
+    cfg = updated(cfg, {"nightly": {"inputs": sample_inputs(generate(out))}})
+    report = run_nightly(spark, lake, cfg)
+    print(json.dumps(report, indent=1, default=str))
+    if report["status"] != "succeeded":
+        print(f"error: stage {report['failed_stage']} failed", file=sys.stderr)
+        return 1
     print(f"\nSample corpus in {out}; lake at {lake.root}\n")
     for q in QUERIES:
         print(f"lakehouse sql \"{q}\"")
         spark.sql(q).show(40, truncate=60)
     print("More: lakehouse sql \"DESCRIBE HISTORY bronze.documents\"; README.md has lineage queries.")
-    seq = cfg.get("export", {}).get("seq_length", 4096)
-    print(f"\nTraining shards ({seq}-token sequences): {exp['manifest']}\n"
-          f"  lakehouse train --export {exp['manifest']} --preset tiny --out build/runs/tiny --steps 40")
+    if "export" in report["stages"]:
+        manifest = (lake.read("gold.exports").orderBy("exported_at", ascending=False).select("manifest_path")
+                    .first()[0])
+        print(f"\nTraining shards ({cfg['export']['seq_length']}-token sequences): {manifest}\n"
+              f"  lakehouse train --export {manifest} --preset tiny --out build/runs/tiny --steps 40")
     return 0
 
 

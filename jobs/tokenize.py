@@ -2,8 +2,8 @@
 
     lakehouse tokenize [--dataset NAME ...]
 
-Reads the documents of `tokenize.source` (silver.redacted_documents: what dedup kept and
-the PII stage let through, PII replaced by placeholders) that have no gold.tokens row yet, encodes them
+Reads the documents of silver.redacted_documents (what dedup kept and the PII stage let
+through, PII replaced by placeholders) that have no gold.tokens row yet, encodes them
 with Qwen's BPE (tokenize_jobs/vocab.py) per Arrow batch, and MERGEs (doc_id, modality,
 segment) rows with the vocabulary version. The vocabulary manifest is written to
 `<lake>/gold/_vocab/<version>.json`. A config whose vocabulary differs from the one
@@ -30,6 +30,7 @@ from tokenize_jobs.text import output_schema, tokenize_fn
 
 log = logging.getLogger("lakehouse")
 STAGE = "tokenize"
+SOURCE = "silver.redacted_documents"    # what dedup kept and the PII stage let through
 CARRIED = ["doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256", "parent_ids",
            "ingest_run_id", "lang", "quality_tier"]
 
@@ -54,9 +55,8 @@ def publish_vocab(lake: Lake, cfg: dict) -> vocab_mod.Vocab:
 
 def pending_text(lake: Lake, cfg: dict, datasets: list[str] | None):
     """Documents that go forward (dedup kept them) and have no gold.tokens text row."""
-    t = cfg.get("tokenize", {})
-    docs = lake.read(t.get("source", "silver.documents"))
-    if t.get("require_dedup", True):
+    docs = lake.read(SOURCE)
+    if cfg["tokenize"]["require_dedup"]:
         docs = docs.where(F.col("dup_keep"))
     if datasets:
         docs = docs.where(F.col("dataset").isin(datasets))
@@ -83,18 +83,17 @@ def count_tokens(lake: Lake, run_id: str, vocab_version: str) -> list[dict]:
 
 
 def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
-    t = cfg.get("tokenize", {})
+    t = cfg["tokenize"]
     with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
-        run.inputs(t.get("source", "silver.documents"), "gold.tokens")
+        run.inputs("gold.tokens")
         vocab = publish_vocab(lake, cfg)
         timer = Timer(run)
         docs = pending_text(lake, cfg, datasets)
-        parts = t.get("partitions")
-        if parts:
-            docs = docs.repartition(int(parts))
+        if t["partitions"]:
+            docs = docs.repartition(t["partitions"])
         t0 = time.monotonic()
         src = docs.select(*CARRIED, "text")
-        encoded = (src.mapInArrow(tokenize_fn(vocab, int(t.get("threads", 1))), output_schema(src.schema))
+        encoded = (src.mapInArrow(tokenize_fn(vocab, t["threads"]), output_schema(src.schema))
                    .persist(StorageLevel.MEMORY_AND_DISK))
         try:
             with timer("encode_seconds"):
@@ -129,7 +128,6 @@ def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str]
         for k, v in by_lang.items():
             run.metric(f"tokens.lang.{k}", v)
         run.count(rows_in=rows_in, kept=rows_in - rejected, rejected=rejected, written=written)
-        run.outputs("gold.tokens", "gold.token_counts", "ops.rejects")
         summary = {"run_id": run.run_id, "vocab_version": vocab.version, "rows_in": rows_in,
                    "kept": rows_in - rejected, "rejected": rejected, "written": written, "new_tokens": new_tokens,
                    "tokens_by_modality": by_mod, "seconds": round(seconds, 2)}

@@ -6,13 +6,12 @@ run that wrote or dropped it), its license decision and the PII found in it (typ
 counts, offsets; never values), why it was dropped if it was, its tokens and the shards
 that hold it. A shard: its files and checksums, the gold.tokens version it was cut from,
 its documents and the sources and datasets they came from. Every answer is a handful of
-Delta SQL queries; `QUERIES` holds them so users can run them by hand.
+Delta SQL queries; `QUERIES` holds them so users can run them by hand. Driver-side: the
+functions take the job's lake handle (jobs/common/lake.py Lake).
 """
 from __future__ import annotations
 
 from pyspark.sql import functions as F
-
-from jobs.common.lake import Lake
 
 QUERIES = {
     "source": "SELECT doc_id, dataset, license, url, source_uri, source_record, source_offset, fetch_time, "
@@ -35,7 +34,7 @@ QUERIES = {
 }
 
 
-def _rows(lake: Lake, table: str, query: str) -> list[dict]:
+def _rows(lake, table: str, query: str) -> list[dict]:
     if not lake.exists(table):
         return []
     return [r.asDict(recursive=True) for r in lake.spark.sql(query).collect()]
@@ -45,7 +44,7 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def doc_story(lake: Lake, doc_id: str) -> dict:
+def doc_story(lake, doc_id: str) -> dict:
     """Everything the lake knows about one document, stage by stage."""
     lake.activate()
     q = {k: v.format(doc_id=_quote(doc_id)) for k, v in QUERIES.items() if k != "runs"}
@@ -60,7 +59,8 @@ def doc_story(lake: Lake, doc_id: str) -> dict:
         "tokens": _rows(lake, "gold.tokens", q["tokens"]),
         "shards": _rows(lake, "gold.exports", q["shards"]),
     }
-    run_ids = sorted({r["run_id"] for part in ("clean", "silver", "pii", "pii_audit", "rejects", "tokens", "shards") for r in story[part]}
+    parts = ("clean", "silver", "pii", "pii_audit", "rejects", "tokens", "shards")
+    run_ids = sorted({r["run_id"] for part in parts for r in story[part]}
                      | {r["ingest_run_id"] for r in story["source"]})
     story["runs"] = _rows(lake, "ops.runs", QUERIES["runs"].format(
         run_ids=", ".join(f"'{_quote(r)}'" for r in run_ids))) if run_ids else []
@@ -72,7 +72,7 @@ def doc_story(lake: Lake, doc_id: str) -> dict:
     return story
 
 
-def shard_story(lake: Lake, shard: str) -> dict:
+def shard_story(lake, shard: str) -> dict:
     """A shard named `<export_id>:<n>` or by its path prefix (with or without .bin/.idx)."""
     lake.activate()
     if not lake.exists("gold.exports"):

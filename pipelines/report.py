@@ -5,7 +5,8 @@ most), drawn with matplotlib (Agg backend) and inlined as a PNG, so the file ope
 anywhere without a server or network. Sections: runs (rows in/kept/rejected per stage
 over runs, durations), drop reasons, duplicate rate, documents by language and quality
 tier, tokens by modality/language/dataset over runs, PII found, licenses, and the last
-export's mixture realised against its target.
+export's mixture realised against its target. Driver-side: `collect` takes the job's lake
+handle (jobs/common/lake.py Lake), `render` only the collected frames.
 """
 from __future__ import annotations
 
@@ -13,20 +14,18 @@ import base64
 import html
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
-from jobs.common.lake import Lake
 
-
-def _sql(lake: Lake, table: str, query: str) -> pd.DataFrame:
+def _sql(lake, table: str, query: str) -> pd.DataFrame:
     if not lake.exists(table):
         return pd.DataFrame()
     return lake.spark.sql(query).toPandas()
 
 
-def collect(lake: Lake) -> dict[str, pd.DataFrame]:
+def collect(lake) -> dict[str, pd.DataFrame]:
     """The small frames the report draws (empty where a table does not exist yet)."""
     lake.activate()
     d = {
@@ -39,20 +38,23 @@ def collect(lake: Lake) -> dict[str, pd.DataFrame]:
                                                 "WHERE dup_keep OR dup_keep IS NULL GROUP BY lang, quality_tier"),
         "tokens": _sql(lake, "gold.token_counts", "SELECT c.run_id, min(r.started_at) AS started_at, c.modality, "
                                                   "c.lang, c.dataset, sum(c.tokens) AS tokens, sum(c.docs) AS docs "
-                                                  "FROM gold.token_counts c LEFT JOIN ops.runs r ON r.run_id = c.run_id "
-                                                  "GROUP BY c.run_id, c.modality, c.lang, c.dataset"),
+                                                  "FROM gold.token_counts c LEFT JOIN ops.runs r "
+                                                  "ON r.run_id = c.run_id GROUP BY c.run_id, c.modality, c.lang, "
+                                                  "c.dataset"),
         "pii": _sql(lake, "silver.pii_audit", "SELECT entity_type, sum(count) AS found, count(DISTINCT doc_id) AS docs "
                                               "FROM silver.pii_audit GROUP BY entity_type ORDER BY found DESC"),
-        "licenses": _sql(lake, "silver.redacted_documents", "SELECT license_status, license, count(*) AS n FROM "
-                                                            "silver.redacted_documents GROUP BY license_status, license"),
-        "exports": _sql(lake, "gold.exports", "SELECT export_id, max(manifest_path) AS manifest, max(exported_at) AS at "
-                                              "FROM gold.exports GROUP BY export_id ORDER BY at DESC LIMIT 1"),
+        "licenses": _sql(lake, "silver.redacted_documents", "SELECT license_status, license, count(*) AS n "
+                                                            "FROM silver.redacted_documents "
+                                                            "GROUP BY license_status, license"),
+        "exports": _sql(lake, "gold.exports", "SELECT export_id, max(manifest_path) AS manifest, "
+                                              "max(exported_at) AS at FROM gold.exports GROUP BY export_id "
+                                              "ORDER BY at DESC LIMIT 1"),
     }
     d["mixture"] = _mixture(lake, d["exports"])
     return d
 
 
-def _mixture(lake: Lake, exports: pd.DataFrame) -> pd.DataFrame:
+def _mixture(lake, exports: pd.DataFrame) -> pd.DataFrame:
     """Target vs realised shares per modality and per modality/dataset of the last export
     (its manifest's mixture report)."""
     if exports.empty:
@@ -60,7 +62,8 @@ def _mixture(lake: Lake, exports: pd.DataFrame) -> pd.DataFrame:
     path = exports.iloc[0]["manifest"]
     try:
         if "://" not in path or path.startswith("file:"):
-            manifest = json.loads(open(path.removeprefix("file:")).read())
+            with open(path.removeprefix("file:")) as fh:
+                manifest = json.load(fh)
         else:
             jvm = lake.spark._jvm
             p = jvm.org.apache.hadoop.fs.Path(path)
@@ -187,7 +190,7 @@ def render(d: dict[str, pd.DataFrame], lake_root: str) -> str:
     nav = " · ".join(f'<a href="#{i}">{html.escape(t)}</a>' for i, t, _ in figs)
     body = "".join(f'<section id="{i}"><h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" '
                    f'src="data:image/png;base64,{b}"></section>' for i, t, b in figs)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lakehouse data report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}}

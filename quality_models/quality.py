@@ -70,7 +70,8 @@ def train(out_dir: Path | None = None, seed: int = 0) -> Path:
     pred = [lab[0].replace("__label__", "") for lab in model.predict([prep(t) for _, t in test_set])[0]]
     truth = [lab for lab, _ in test_set]
     metrics = {"version": version, "params": PARAMS, "train_examples": len(train_set),
-               "test_examples": len(test_set), "accuracy": round(sum(p == t for p, t in zip(pred, truth)) / len(truth), 4),
+               "test_examples": len(test_set),
+               "accuracy": round(sum(p == t for p, t in zip(pred, truth)) / len(truth), 4),
                "hq": _prf(truth, pred, "hq"), "lq": _prf(truth, pred, "lq")}
     path = out_dir / f"quality-{version}.bin"
     path.with_suffix(".json").write_text(json.dumps(metrics, indent=2))

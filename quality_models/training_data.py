@@ -11,15 +11,43 @@ words cut into menu-like fragments). Deterministic for a seed.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
-from pipelines.sample_corpus import load_texts
+TEXTS_DIR = Path(__file__).resolve().parents[1] / "data" / "sample" / "texts"
+
+def _text_files(texts_dir: Path) -> list[tuple[str, str]]:
+    """(stem, text) of the *.txt files of a folder, or of that folder inside the zip the code
+    was shipped in (spark-submit --py-files)."""
+    s = str(texts_dir)
+    if ".zip/" in s and not texts_dir.exists():
+        import zipfile
+
+        archive, inner = s.split(".zip/", 1)
+        with zipfile.ZipFile(archive + ".zip") as z:
+            return [(Path(n).stem, z.read(n).decode("utf-8")) for n in sorted(z.namelist())
+                    if n.startswith(inner.rstrip("/") + "/") and n.endswith(".txt")]
+    return [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(texts_dir.glob("*.txt"))]
+
+
+def load_texts(texts_dir: Path = TEXTS_DIR) -> dict[str, list[str]]:
+    """language code -> paragraphs."""
+    out = {}
+    for stem, text in _text_files(Path(texts_dir)):
+        paras = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if paras:
+            out[stem] = paras
+    if not out:
+        raise FileNotFoundError(f"no sample texts under {texts_dir}")
+    return out
+
 
 MENU = ["Home", "News", "About us", "Contact", "Products", "Blog", "Log in", "Sign up", "Shop", "FAQ", "Careers",
         "首页", "新闻", "关于我们", "联系我们", "产品中心", "登录", "注册", "下载", "帮助"]
 LEGAL = ["We use cookies to improve your experience. Accept all cookies?", "All rights reserved.",
          "Privacy policy | Terms of use | Cookie settings", "By continuing you agree to our terms.",
          "本网站使用 Cookie。继续浏览即表示同意。", "版权所有 © 2026 保留所有权利", "隐私政策 | 使用条款",
-         "Subscribe to our newsletter for the latest deals!", "Click here to read more »", "Share: Facebook Twitter Email",
+         "Subscribe to our newsletter for the latest deals!", "Click here to read more »",
+         "Share: Facebook Twitter Email",
          "点击这里查看更多", "分享到：微博 微信 QQ空间", "Advertisement", "Loading...", "Read more...", "Back to top"]
 SPAM_EN = ["cheap", "best", "buy", "online", "free", "discount", "shoes", "watches", "casino", "bonus", "loan", "deal"]
 SPAM_ZH = ["免费", "下载", "最新", "高清", "在线", "观看", "优惠", "代理", "赚钱", "官网", "破解", "彩票"]

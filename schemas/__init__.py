@@ -1,5 +1,3 @@
-"""StructTypes of every lake table, the lineage columns, and the table registry."""
-from schemas.lineage import LINEAGE_COLUMNS, LINEAGE_FIELDS, LineageError, check_lineage
-from schemas.tables import TABLES, TableSpec, table
-
-__all__ = ["LINEAGE_COLUMNS", "LINEAGE_FIELDS", "LineageError", "check_lineage", "TABLES", "TableSpec", "table"]
+"""StructTypes of every lake table (schemas.tables), the lineage columns (schemas.lineage) and
+the config schema (schemas.config). Import the module you need: schemas.config needs only
+pydantic, the others pyspark."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.common.config import load_config
+from jobs.common.config import load_config, updated
 from jobs.common.lake import Lake
 
 TEST_OVERRIDES = [
@@ -33,7 +33,7 @@ def spark(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_dirs(tmp_path_factory):
-    from pipelines.sample_corpus import generate
+    from corpora.sample import generate
 
     return generate(tmp_path_factory.mktemp("sample"))
 
@@ -162,9 +162,8 @@ def exported(sample_lake, _exported):
 
 def nightly_cfg(cfg: dict, inbox, export: bool = False) -> dict:
     """cfg with a nightly that ingests the folder `inbox` as the dataset `crawl`."""
-    return {**cfg, "nightly": {"inputs": [{"dataset": "crawl", "paths": [str(inbox)]}], "export": export,
-                               "lock_stale_hours": 12},
-            "license": {**cfg.get("license", {}), "datasets": {"crawl": {"unknown": "keep"}}}}
+    return updated(cfg, {"nightly": {"inputs": [{"dataset": "crawl", "paths": [str(inbox)]}], "export": export},
+                         "license": {"datasets": {"crawl": {"unknown": "keep"}}}})
 
 
 # the columns the cluster test compares (ingest and clean write them)
@@ -178,12 +177,14 @@ CRAWL_COUNTED = ("bronze.documents", "silver.documents", "silver.redacted_docume
 def _crawl(spark, tmp_path_factory):
     from collections import Counter
 
+    from corpora.sample import generate_warcs
     from jobs.nightly import run_nightly
-    from pipelines.sample_corpus import generate_warcs
 
     inbox = tmp_path_factory.mktemp("crawl-inbox")
     files = generate_warcs(inbox, 40, n_files=2, seed=1)
-    cfg = nightly_cfg(test_config(tmp_path_factory.mktemp("crawl-lake")), inbox)
+    events = tmp_path_factory.mktemp("openlineage") / "events.jsonl"   # the run events are checked too
+    cfg = updated(nightly_cfg(test_config(tmp_path_factory.mktemp("crawl-lake")), inbox),
+                  {"openlineage": {"transport": "file", "path": str(events)}})
     lake = Lake(spark, cfg["lake"]["root"])
     report = run_nightly(spark, lake, cfg)
     snapshot = {"rows": {t: Counter(tuple(r) for r in lake.read(t).select(*cols).collect())

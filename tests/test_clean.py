@@ -60,9 +60,11 @@ def test_clean_is_incremental_and_idempotent(cleaned, spark, sample_dirs, tmp_pa
     again = run_clean(spark, lake, cfg)
     assert again["rows_in"] == 0 and lake.read("silver.documents").count() == before
     # a new dump arrives: only its rows are cleaned
+    import json
+    import random
+
+    from corpora.sample import dump_records, load_texts
     from jobs.ingest import run_ingest
-    from pipelines.sample_corpus import dump_records, load_texts
-    import json, random
     recs = dump_records(load_texts(), 12, random.Random(7), "late")
     (tmp_path / "late.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in recs) + "\n")
     run_ingest(spark, lake, cfg, [str(tmp_path / "late.jsonl")], "late-dump")

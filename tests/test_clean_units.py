@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from jobs.common.config import load_config
+from jobs.common.config import ConfigError, load_config
 from pipelines.clean.extract import extract, normalize
-from pipelines.clean.rules import RuleError, failed, rules_from_config
+from pipelines.clean.rules import failed, rules_from_config
 from pipelines.clean.signals import measure
-from pipelines.sample_corpus import load_texts
+from quality_models.training_data import load_texts
 
 RULES = rules_from_config(load_config("sample")["clean"]["rules"])
 TEXTS = load_texts()
@@ -80,10 +80,12 @@ def test_every_configured_rule_has_a_crafted_case_or_shares_a_signal():
 
 
 def test_rule_config_errors_are_clear():
-    with pytest.raises(RuleError, match="neither"):
-        rules_from_config({"r": {"signal": "n_words"}})
-    with pytest.raises(RuleError, match="unknown keys"):
-        rules_from_config({"r": {"signal": "n_words", "min": 1, "mni": 2}})
+    with pytest.raises(ConfigError, match="clean.rules.r .*a rule needs a min or a max"):
+        load_config("sample", ["clean.rules.r.signal=n_words"])
+    with pytest.raises(ConfigError, match="unknown config key clean.rules.r.mni .*did you mean clean.rules.r.min"):
+        load_config("sample", ["clean.rules.r={signal: n_words, min: 1, mni: 2}"])
+    with pytest.raises(ConfigError, match="stage clean: rules refer to unknown signals \\['n_wordz'\\]"):
+        load_config("sample", ["clean.rules.r={signal: n_wordz, min: 1}"])
 
 
 def test_extraction_drops_page_furniture_and_keeps_the_article():

@@ -3,20 +3,20 @@ planted duplicates, incremental runs against the index, idempotence."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pyspark.sql import functions as F
 
+from corpora.sample import load_texts
 from jobs.dedup import run_dedup
-from pipelines.sample_corpus import load_texts
 
 TEXTS = load_texts()
 
 
 def silver_rows(docs: list[tuple[str, str, str, str]], run_id: str = "clean-test") -> list[dict]:
     """(doc_id, lang, text, tier) -> silver.documents rows with lineage filled."""
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     return [{"doc_id": d, "source_uri": f"file:/crafted/{d}", "source_record": d, "dataset": "crafted",
              "license": "CC0-1.0", "content_sha256": d * 2, "parent_ids": [], "ingest_run_id": "ingest-test",
              "run_id": run_id, "stage": "clean", "processed_at": now, "pipeline_version": "test",

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from pipelines.dedup.minhash import MinHasher, shingle_hash32, shingles, tokens
-from pipelines.dedup.stage import normalize_url
-from pipelines.sample_corpus import load_texts
+from pipelines.dedup.minhash import shingle_hash32, shingles, tokens
+from pipelines.dedup.stage import hasher_from_config, normalize_url
+from quality_models.training_data import load_texts
 
 TEXTS = load_texts()
 
@@ -23,7 +23,7 @@ def datasketch_signature(text: str, lang: str, num_perm=112, seed=1, n=5) -> np.
 
 @pytest.mark.parametrize("num_perm,seed", [(112, 1), (128, 42), (256, 7)])
 def test_signatures_identical_to_datasketch(num_perm, seed):
-    h = MinHasher(num_perm=num_perm, seed=seed, bands=num_perm // 8, rows=8)
+    h = hasher_from_config(num_perm=num_perm, seed=seed, bands=num_perm // 8, rows=8)
     docs = [("\n\n".join(TEXTS[lg][i:i + 3]), lg) for lg in sorted(TEXTS) for i in (0, 7)]
     docs += [("two words", "en"), ("", "en"), ("中文", "zh")]
     sigs = h.signatures([h.doc_shingles(t, lg) for t, lg in docs])
@@ -35,7 +35,7 @@ def test_whole_batch_tokenizing_equals_one_document_at_a_time():
     """MinHasher.batch (one UTF-32 array for the batch) against datasketch fed per document,
     with the cases where a batch could bleed: NUL in a text, empty and short documents,
     mixed scripts, combining marks, full-width digits, CJK next to Latin."""
-    h = MinHasher(cjk_ngram=3)
+    h = hasher_from_config(cjk_ngram=3)
     docs = [("a\x00b c d e f g", "en"), ("", "zh"), ("x", "en"), ("中文", "zh"), ("İstanbul ǅemal ٣٤٥ naïve café ok", "tr"),
             ("你好ABC世界１２３abc", "zh"), ("two words", "en"), ("日本語のテキスト、カタカナ", "ja")]
     docs += [("\n".join(TEXTS[lg][i:i + 2]), lg) for lg in ("en", "zh", "ja", "ru") for i in (3, 9)]
@@ -50,7 +50,7 @@ def test_whole_batch_tokenizing_equals_one_document_at_a_time():
 
 
 def test_signature_batching_does_not_change_results():
-    h = MinHasher()
+    h = hasher_from_config()
     sets = [h.doc_shingles("\n".join(TEXTS["de"][i:i + 2]), "de") for i in range(30)]
     whole = h.signatures(sets)
     tiny_chunks = h.signatures(sets, chunk=50)
@@ -63,7 +63,7 @@ def test_tokens_for_space_and_cjk_text():
 
 
 def test_similar_documents_share_bands_unrelated_do_not():
-    h = MinHasher()
+    h = hasher_from_config()
     base = "\n\n".join(TEXTS["en"][0:4])
     words = base.split()
     rng = random.Random(0)
@@ -78,7 +78,7 @@ def test_similar_documents_share_bands_unrelated_do_not():
 
 def test_bands_must_fit_the_permutations():
     with pytest.raises(ValueError, match="exceeds num_perm"):
-        MinHasher(num_perm=64, bands=14, rows=8)
+        hasher_from_config(num_perm=64, bands=14, rows=8)
 
 
 def test_url_normalization():

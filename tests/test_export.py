@@ -9,9 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.common.config import load_config
 from jobs.export import run_export
-from tokenize_jobs import mixing
 from quality_models.models import sha256_file
+from tokenize_jobs import mixing
 from tokenize_jobs.pack import pack, unpack
 
 EOD, PAD = 9, 0
@@ -28,7 +29,7 @@ def test_packing_never_splits_a_fitting_document_and_marks_pieces():
     assert all(s.tokens.size == 64 for s in seqs)
     seen: dict[str, list] = {}
     for s in seqs:
-        for doc_id, copy, start, length, piece, n_pieces in s.spans:
+        for doc_id, _copy, start, length, piece, n_pieces in s.spans:
             seen.setdefault(doc_id, []).append((piece, n_pieces, s.tokens[start:start + length]))
     by_id = {d[0]: d[2] for d in docs}
     for doc_id, pieces in seen.items():
@@ -42,7 +43,7 @@ def test_packing_never_splits_a_fitting_document_and_marks_pieces():
     assert set(seen) == set(by_id)
     # every fitting document reads back from its sequence alone, split at <|eod|>
     unpacked = [d for s in seqs for d in unpack(s.tokens, EOD, PAD)]
-    for doc_id, ids in by_id.items():
+    for ids in by_id.values():
         if ids.size + 1 <= 64:
             assert any(np.array_equal(ids, u) for u in unpacked)
     assert [s.tokens.tobytes() for s in seqs] == [s.tokens.tobytes() for s in pack(docs, 64, EOD, PAD, 3)]
@@ -59,12 +60,13 @@ def test_mixer_hits_target_shares_on_a_synthetic_pool(spark):
         for ds, n in datasets.items():
             tiers = rng.choice(["high", "mid", "low"], n, p=[0.3, 0.5, 0.2])
             lengths = rng.integers(50, 800, n)
-            rows += [(f"{ds}-{i}", 0, modality, ds, str(t), int(l)) for i, (t, l) in enumerate(zip(tiers, lengths))]
+            rows += [(f"{ds}-{i}", 0, modality, ds, str(t), int(n)) for i, (t, n) in enumerate(zip(tiers, lengths))]
     pool_df = spark.createDataFrame(rows, "doc_id string, segment int, modality string, dataset string, "
                                           "quality_tier string, n_tokens long")
     pool = [r.asDict() for r in pool_df.groupBy("modality", "dataset", "quality_tier")
             .agg(F.sum("n_tokens").alias("tokens")).collect()]
-    p = mixing.params_of({"mixing": {"phase": "B", "temperature": 3.0, "budget_tokens": 6_000_000, "seed": 3}})
+    p = load_config("sample", ["mixing.phase=B", "mixing.temperature=3.0", "mixing.budget_tokens=6000000",
+                               "mixing.seed=3"])["mixing"]
     plan = mixing.plan(pool, p)
     assert plan.missing == [] and abs(sum(plan.shares.values()) - 1) < 1e-9
     chosen = mixing.select(pool_df, plan)
@@ -91,7 +93,6 @@ def test_export_writes_megatron_shards_with_recoverable_boundaries(exported, spa
     lake, cfg, summary = exported
     with open(summary["manifest"]) as f:
         man = json.load(f)
-    root = os.path.dirname(summary["manifest"])
     assert man["seq_length"] == 128 and summary["shards"] == len(man["shards"]) >= 2
     gold = {r.doc_id: np.array(r.tokens, np.int32) for r in lake.read("gold.tokens").select("doc_id", "tokens").collect()}
     rows = lake.read("gold.exports").where(F.col("export_id") == man["export_id"]).collect()

@@ -107,8 +107,8 @@ def test_run_killed_midway_resumes_to_the_same_tables(spark, sample_dirs, tmp_pa
     ref_ids = {r[0] for r in ref_lake.read("bronze.documents").filter("dataset = 'sample-web'").select("doc_id").collect()}
     ref_rejects = ref_lake.read("ops.rejects").filter("dataset = 'sample-web' AND stage = 'ingest'").count()
 
-    from tests.conftest import test_config
     from jobs.common.lake import Lake
+    from tests.conftest import test_config
     cfg = test_config(tmp_path / "lake")
     lake = Lake(spark, cfg["lake"]["root"])
 

@@ -7,18 +7,18 @@ import json
 
 import pytest
 
-from pipelines.ingest import format_of, plan_tasks
+from corpora.sample import Page, cn_id_check_digit, write_warc
+from jobs.common.config import defaults
+from pipelines.ingest import context_from_config, format_of, plan_tasks
 from pipelines.ingest.decode import DecodeError, decode_body, license_from_html, normalize_license
 from pipelines.ingest.dumps import iter_jsonl
-from pipelines.ingest.records import IngestContext, now_utc
 from pipelines.ingest.streams import Decompressed
 from pipelines.ingest.warc import iter_warc
-from pipelines.sample_corpus import Page, cn_id_check_digit, write_warc
 
 
 @pytest.fixture
 def ctx():
-    return IngestContext(run_id="run-1", pipeline_version="test", processed_at=now_utc())
+    return context_from_config(defaults(), "run-1", "test")
 
 
 def test_decompressed_multi_member_offsets_and_clean_end():
@@ -49,7 +49,7 @@ def test_decode_body_declared_legacy_and_strict():
     assert text == zh and enc == "gb18030"
     meta = ('<html><head><meta charset="gbk"></head><body>简体中文</body></html>').encode("gbk")
     assert decode_body(meta, None, True)[0].endswith("简体中文</body></html>")
-    assert decode_body("naïve".encode("utf-8"), None, False) == ("naïve", "utf-8")
+    assert decode_body("naïve".encode(), None, False) == ("naïve", "utf-8")
     with pytest.raises(DecodeError, match="no charset declared"):
         decode_body("中文".encode("gbk") + b"\xff", None, True)
 

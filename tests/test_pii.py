@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.common.config import load_config
-from pipelines.pii.license import LicensePolicy, decide_license, license_policy
+from pipelines.pii.license import decide_license, license_policy
 from pipelines.pii.redact import Span, audit_groups, decide, policy_from_config, resolve
 from pipelines.pii.stage import detect_fn
 from tests.conftest import TEST_OVERRIDES
@@ -58,17 +58,16 @@ def test_density_and_policy_drops(policy):
 
 
 def test_bad_policy_is_a_clear_error():
-    from pipelines.pii.license import LicensePolicyError
-    from pipelines.pii.redact import PolicyError
+    from jobs.common.config import ConfigError
 
-    with pytest.raises(PolicyError, match="unknown entity types"):
-        policy_from_config({"pii": {"entities": {"SSN_XX": {"action": "redact"}}}})
-    with pytest.raises(PolicyError, match="action"):
-        policy_from_config({"pii": {"entities": {"EMAIL": {"action": "erase"}}}})
-    with pytest.raises(PolicyError, match="placeholder"):
-        policy_from_config({"pii": {"entities": {"EMAIL": {"placeholder": "mail"}}}})
-    with pytest.raises(LicensePolicyError, match="unknown"):
-        license_policy({"license": {"unknown": "maybe"}})
+    with pytest.raises(ConfigError, match="stage pii: pii.entities: unknown entity types"):
+        load_config("sample", ["pii.entities.SSN_XX.action=redact"])
+    with pytest.raises(ConfigError, match=r"pii.entities.EMAIL.action .*'redact' \| 'keep' \| 'drop'.*'erase'"):
+        load_config("sample", ["pii.entities.EMAIL.action=erase"])
+    with pytest.raises(ConfigError, match="placeholder='mail'"):
+        load_config("sample", ["pii.entities.EMAIL.placeholder=mail"])
+    with pytest.raises(ConfigError, match="license.unknown .*'reject' \\| 'keep'"):
+        load_config("sample", ["license.unknown=maybe"])
 
 
 def test_audit_holds_hashes_not_values(policy):
@@ -80,7 +79,8 @@ def test_audit_holds_hashes_not_values(policy):
 
 
 def test_license_gate(spark):
-    pol = LicensePolicy(datasets={"crawl": {"unknown": "keep"}, "owned-ds": {"other": "keep"}})
+    pol = license_policy(load_config("sample", ["license.datasets.crawl.unknown=keep",
+                                                "license.datasets.owned-ds.other=keep"]))
     rows = [("a", "crawl", "unknown", None), ("b", "books", "unknown", None), ("c", "books", "CC-BY-NC-4.0", None),
             ("d", "books", "cc-by-sa-4.0", None), ("e", "crawl", "CC0-1.0", "noindex, NoAI"),
             ("f", "owned-ds", "Proprietary", None), ("g", "books", None, None), ("h", "crawl", "CC-BY-4.0", "noindex")]
@@ -183,7 +183,7 @@ def test_labelled_set_quality_gate():
     """The user's go/no-go (recall > 95%) on the labelled set, and the frozen held-out floor."""
     from pathlib import Path
 
-    from pipelines.pii.evaluation import load, make_examples, predict, score
+    from corpora.pii_eval import load, make_examples, predict, score
 
     data = Path(__file__).resolve().parents[1] / "data" / "pii"
     labelled = load(data / "labelled.jsonl")

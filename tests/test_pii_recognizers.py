@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from corpora.sample import cn_id_check_digit
 from pipelines.pii.analyzer import build_analyzer
 from pipelines.pii.recognizers import cn_id_valid, hk_id_valid, luhn_valid, tw_id_valid
-from pipelines.sample_corpus import cn_id_check_digit
 
 
 @pytest.fixture(scope="module")

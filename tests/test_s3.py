@@ -44,14 +44,14 @@ def s3_server(tmp_path_factory):
 
 RUN = """
 import json, sys
-from jobs.common.config import load_config
+from jobs.common.config import load_config, updated
 from jobs.common.lake import Lake
 from jobs.common.spark import get_spark
 from jobs.nightly import run_nightly
 lake_root, inbox, overrides = sys.argv[1], sys.argv[2], sys.argv[3:]
-cfg = load_config("sample", overrides + [f"lake.root={lake_root}"])
-cfg["nightly"] = {"inputs": [{"dataset": "crawl", "paths": [inbox]}], "export": False}
-cfg["license"]["datasets"] = {"crawl": {"unknown": "keep"}}
+cfg = load_config("sample", overrides + [f"lake.root={lake_root}", "nightly.export=false",
+                                         "license.datasets.crawl.unknown=keep"])
+cfg = updated(cfg, {"nightly": {"inputs": [{"dataset": "crawl", "paths": [inbox]}]}})
 spark = get_spark(cfg, "s3-test")
 lake = Lake(spark, cfg["lake"]["root"])
 first, second = run_nightly(spark, lake, cfg), run_nightly(spark, lake, cfg)

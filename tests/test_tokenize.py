@@ -10,9 +10,8 @@ from pyspark.sql import functions as F
 from jobs.common.config import load_config
 from jobs.tokenize import run_tokenize, vocab_rel
 from schemas.lineage import check_lineage
-from tokenize_jobs.vocab import TextTokenizer, VocabError, build, check, load
-
 from tests.conftest import TEST_OVERRIDES
+from tokenize_jobs.vocab import TextTokenizer, VocabError, build, check, load
 
 
 @pytest.fixture(scope="module")

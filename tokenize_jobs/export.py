@@ -9,7 +9,7 @@ names and renamed when complete, then checksummed; the task yields one row per s
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -85,7 +85,7 @@ def shard_writer_fn(out_dir: str, seq_length: int, eod: int, pad: int, open_max:
 
             def group():
                 nonlocal current
-                while current is not None and current[0] == key:
+                while current is not None and current[0] == key:  # noqa: B023 (consumed before key moves on)
                     yield current[1]
                     current = next(it, None)
             meta = write_shard(shard_prefix(out_dir, key[0], key[1]), group(), seq_length, eod, pad, open_max)

@@ -24,8 +24,6 @@ PHASES = {
     "B": {"text": 0.70, "audio": 0.12, "video": 0.12, "image": 0.06},
     "C": {"text": 0.60, "audio": 0.20, "video": 0.15, "image": 0.05},
 }
-DEFAULTS = {"phase": "A", "shares": None, "temperature": 1.2, "budget_tokens": None, "seed": 1234,
-            "tier_weights": {"high": 1.0, "mid": 0.7, "low": 0.3, "none": 1.0}, "max_epochs": 8.0}
 
 
 class MixingError(ValueError):
@@ -44,16 +42,9 @@ class Plan:
         return {(g["modality"], g["dataset"], g["quality_tier"]): g["rate"] for g in self.groups}
 
 
-def params_of(cfg: dict) -> dict:
-    p = {**DEFAULTS, **(cfg.get("mixing") or {})}
-    p["tier_weights"] = {**DEFAULTS["tier_weights"], **(p.get("tier_weights") or {})}
-    return p
-
-
 def target_shares(p: dict) -> dict[str, float]:
-    shares = p.get("shares") or PHASES.get(str(p["phase"]))
-    if shares is None:
-        raise MixingError(f"mixing.phase {p['phase']!r} unknown (A, B, C) and no mixing.shares given")
+    """The modality shares of a validated `mixing` section: explicit shares, else the phase's."""
+    shares = p["shares"] or PHASES[p["phase"]]
     if any(v < 0 for v in shares.values()) or not sum(shares.values()):
         raise MixingError(f"mixing shares must be >= 0 and not all 0: {shares}")
     return dict(shares)

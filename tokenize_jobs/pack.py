@@ -12,8 +12,8 @@ tokens (the trainer resets positions and attention there) and the spans.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 

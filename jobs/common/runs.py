@@ -1,11 +1,14 @@
 """The run registry: one ops.runs row per stage run, and the ops.rejects writer.
 
     with StageRun(lake, "ingest", cfg, args) as run:
-        run.inputs(...); ...; run.count(rows_in=..., kept=..., rejected=..., written=...)
+        ...; run.count(rows_in=..., kept=..., rejected=..., written=...)
 
 The row is written as `running` at the start and updated to `succeeded` or `failed` at the
-end, with the input/output Delta versions, counts, metrics and timings. A succeeded run
-must satisfy rows_in = rows_kept + rows_rejected, or it is marked failed.
+end, with the input/output Delta versions (of the tables the stage declares in
+jobs/stages.py, plus any the job adds with `inputs()`/`outputs()`), counts, metrics,
+timings and, on failure, the scrubbed traceback. A succeeded run must satisfy
+rows_in = rows_kept + rows_rejected, or it is marked failed. With `openlineage` configured,
+each run also sends START and COMPLETE/FAIL events (jobs/common/lineage_events.py).
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ import logging
 import re
 import subprocess
 import time
+import traceback
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -79,7 +83,7 @@ def scrub_config(obj):
 
 
 def new_run_id(stage: str) -> str:
-    return f"{stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return f"{stage}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 class AccountingError(RuntimeError):
@@ -88,15 +92,22 @@ class AccountingError(RuntimeError):
 
 class StageRun:
     def __init__(self, lake: Lake, stage: str, cfg: dict, args: dict | None = None):
+        from jobs import stages
+        from jobs.common.lineage_events import emitter
+
         self.lake, self.stage, self.cfg = lake, stage, cfg
         self.run_id = new_run_id(stage)
+        self.config_hash, self.code_version = config_hash(cfg), code_version()
         self.args = json.dumps(args or {}, sort_keys=True, default=str)
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self.input_versions: dict[str, int] = {}
         self.output_tables: list[str] = []
+        self._output_versions: dict[str, int] | None = None
         self.rows_in = self.rows_kept = self.rows_rejected = self.rows_written = None
         self.metrics: dict[str, float] = {}
+        self.declared = stages.stage(stage) if stage in stages.names() else None
+        self.events = emitter(cfg, lake.root)
 
     # -- what the job reports -----------------------------------------------------------
     def inputs(self, *tables: str) -> None:
@@ -114,18 +125,24 @@ class StageRun:
     def metric(self, name: str, value: float) -> None:
         self.metrics[name] = float(value)
 
+    def output_versions(self) -> dict[str, int]:
+        """Delta versions of the output tables at the end of the run (read once)."""
+        if self._output_versions is None:
+            versions = {t: self.lake.version(t) for t in self.output_tables}
+            self._output_versions = {t: v for t, v in versions.items() if v is not None}
+        return self._output_versions
+
     # -- the ops.runs row -------------------------------------------------------------------
     def _row(self, status: str, error: str | None = None) -> dict:
-        finished = None if status == "running" else datetime.now(timezone.utc)
+        finished = None if status == "running" else datetime.now(UTC)
         sc = self.lake.spark.sparkContext
-        out_versions = {t: self.lake.version(t) for t in self.output_tables} if finished else {}
         return {
             "run_id": self.run_id, "stage": self.stage, "status": status,
-            "profile": self.cfg.get("profile"), "config_hash": config_hash(self.cfg),
+            "profile": self.cfg["profile"], "config_hash": self.config_hash,
             "config_json": json.dumps(scrub_config(self.cfg), sort_keys=True, default=str),
-            "code_version": code_version(), "args": scrub(self.args),
+            "code_version": self.code_version, "args": scrub(self.args),
             "input_versions": self.input_versions,
-            "output_versions": {k: v for k, v in out_versions.items() if v is not None},
+            "output_versions": self.output_versions() if finished else {},
             "rows_in": self.rows_in, "rows_kept": self.rows_kept, "rows_rejected": self.rows_rejected,
             "rows_written": self.rows_written, "metrics": self.metrics,
             "started_at": self.started_at, "finished_at": finished,
@@ -141,27 +158,36 @@ class StageRun:
         else:
             self.lake.merge_upsert("ops.runs", df)
 
-    def __enter__(self) -> "StageRun":
+    def __enter__(self) -> StageRun:
+        if self.declared:
+            self.inputs(*self.declared.reads)
+            self.outputs(*self.declared.writes)
         self._write("running")
-        log.info("run %s started (stage %s, config %s)", self.run_id, self.stage, config_hash(self.cfg))
+        log.info("run %s started (stage %s, config %s)", self.run_id, self.stage, self.config_hash)
+        if self.events:
+            self.events.emit("START", self)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None and self.rows_in is not None:
-            if self.rows_in != self.rows_kept + self.rows_rejected:
-                exc = AccountingError(f"{self.stage}: rows_in {self.rows_in} != kept {self.rows_kept} "
-                                      f"+ rejected {self.rows_rejected}")
+        if exc is None and self.rows_in is not None and self.rows_in != self.rows_kept + self.rows_rejected:
+            exc = AccountingError(f"{self.stage}: rows_in {self.rows_in} != kept {self.rows_kept} "
+                                  f"+ rejected {self.rows_rejected}")
         if exc is None:
             self._write("succeeded")
             log.info("run %s succeeded: in=%s kept=%s rejected=%s written=%s", self.run_id,
                      self.rows_in, self.rows_kept, self.rows_rejected, self.rows_written)
+            if self.events:
+                self.events.emit("COMPLETE", self)
             return False
-        msg = scrub(f"{type(exc).__name__}: {exc}")
+        msg = scrub(f"{type(exc).__name__}: {exc}", 1000)
+        trace = scrub("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), 1 << 20)[-8000:]
         try:
-            self._write("failed", msg)
+            self._write("failed", f"{msg}\n\n{trace}")
         except Exception:  # the original error matters more than a failed status write
             log.exception("could not record the failure of run %s", self.run_id)
         log.error("run %s failed: %s", self.run_id, msg)
+        if self.events:
+            self.events.emit("FAIL", self, msg, trace)
         if exc_type is None:  # the accounting check failed on an otherwise clean exit
             raise exc
         return False
@@ -185,11 +211,6 @@ class Timer:
                 self.run.metric(name, time.monotonic() - t)
                 log.info("%s %s: %.1fs", self.run.stage, name.removesuffix("_seconds"), time.monotonic() - t)
         return timed()
-
-
-def reject_id_col(stage: str) -> F.Column:
-    """Spark expression for the reject MERGE key, for stages that reject whole rows."""
-    return reject_id_col_of(stage, F.col("reason"))
 
 
 def reject_rows(df: DataFrame, stage: str, run_id: str, reason, detail, ref_doc_id=None) -> DataFrame:

@@ -33,8 +33,8 @@ def needs_s3(root: str) -> bool:
 
 def get_spark(cfg: dict, app_name: str | None = None) -> SparkSession:
     """Build (or return the running) SparkSession for a config from jobs.common.config."""
-    scfg = cfg.get("spark", {})
-    name = app_name or scfg.get("app_name", "lakehouse")
+    scfg = cfg["spark"]
+    name = app_name or scfg["app_name"]
     builder = SparkSession.builder.appName(name)
     if under_spark_submit():
         # Delta's extension and catalog are static: they must be set before the session exists
@@ -42,7 +42,7 @@ def get_spark(cfg: dict, app_name: str | None = None) -> SparkSession:
             builder = builder.config(k, v)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel(os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "WARN"))
-        for k, v in scfg.get("conf", {}).items():
+        for k, v in scfg["conf"].items():
             if spark.conf.get(k, None) is None and spark.conf.isModifiable(k):
                 spark.conf.set(k, str(v))   # runtime settings the cluster left unset
         return spark
@@ -51,10 +51,10 @@ def get_spark(cfg: dict, app_name: str | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this interpreter's packages
     jars.check_spark_version()
     paths = jars.jar_paths("delta")
-    if needs_s3(cfg.get("lake", {}).get("root", "")):
+    if needs_s3(cfg["lake"]["root"]):
         paths += jars.jar_paths("s3")
-    builder = builder.master(scfg.get("master", "local[*]")).config("spark.jars", ",".join(map(str, paths)))
-    for k, v in {**scfg.get("conf", {}), **DELTA_CONF}.items():
+    builder = builder.master(scfg["master"]).config("spark.jars", ",".join(map(str, paths)))
+    for k, v in {**scfg["conf"], **DELTA_CONF}.items():
         builder = builder.config(k, str(v))
     for k, v in s3a_conf().items():
         builder = builder.config(k, v)

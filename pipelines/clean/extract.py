@@ -15,7 +15,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANKS = re.compile(r"\n{3,}")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
-EXTRACTORS = ("resiliparse", "trafilatura")
 
 
 def title_of(html: str) -> str | None:

@@ -8,9 +8,9 @@ language ID and quality scoring run batched over each Arrow batch.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterator
 
 import pyarrow as pa
 
@@ -131,17 +131,12 @@ def context_from_config(cfg: dict, run_id: str, pipeline_version: str, processed
     from pipelines.clean.rules import check_signals, rules_from_config
     from pipelines.clean.signals import measure as _measure
 
-    c = cfg.get("clean", {})
-    rules = rules_from_config(c.get("rules", {}))
+    c = cfg["clean"]
+    rules = rules_from_config(c["rules"])
     check_signals(rules, set(_measure("probe text.", "en")))
-    extractor = c.get("extractor", "resiliparse")
-    if extractor not in ("resiliparse", "trafilatura"):
-        raise ValueError(f"clean.extractor must be resiliparse or trafilatura, not {extractor!r}")
-    lid = c.get("lid", {})
     return CleanContext(
         run_id=run_id, pipeline_version=pipeline_version, processed_at=processed_at, lid_model=lid_model,
-        quality_model=quality_model, rules=rules, extractor=extractor,
-        skip_selectors=tuple(c.get("skip_selectors") or DEFAULT_SKIP), lid_min_score=float(lid.get("min_score", 0.5)),
-        languages=tuple(lid.get("languages") or ()), tiers=dict(c.get("quality", {}).get("tiers") or
-                                                                 {"high": 0.7, "mid": 0.3}),
+        quality_model=quality_model, rules=rules, extractor=c["extractor"],
+        skip_selectors=tuple(c["skip_selectors"] or DEFAULT_SKIP), lid_min_score=float(c["lid"]["min_score"]),
+        languages=tuple(c["lid"]["languages"]), tiers=dict(c["quality"]["tiers"]),
     )

@@ -36,21 +36,10 @@ class Rule:
 
 
 def rules_from_config(spec: dict) -> list[Rule]:
-    rules = []
-    for name, r in (spec or {}).items():
-        if not isinstance(r, dict) or "signal" not in r:
-            raise RuleError(f"rule {name!r} needs at least a 'signal' and a 'min' or 'max'")
-        if r.get("enabled", True) is False:
-            continue
-        unknown = set(r) - {"signal", "min", "max", "scripts", "langs", "not_langs", "enabled"}
-        if unknown:
-            raise RuleError(f"rule {name!r}: unknown keys {sorted(unknown)}")
-        if r.get("min") is None and r.get("max") is None:
-            raise RuleError(f"rule {name!r} has neither 'min' nor 'max'")
-        rules.append(Rule(name, r["signal"], r.get("min"), r.get("max"),
-                          tuple(r.get("scripts") or ("space", "cjk")), tuple(r.get("langs") or ()),
-                          tuple(r.get("not_langs") or ())))
-    return rules
+    """The enabled rules of a validated `clean.rules` mapping (schemas/config.py Rule), in order."""
+    return [Rule(name, r["signal"], r["min"], r["max"], tuple(r["scripts"] or ("space", "cjk")),
+                 tuple(r["langs"] or ()), tuple(r["not_langs"] or ()))
+            for name, r in spec.items() if r["enabled"]]
 
 
 def check_signals(rules: list[Rule], known: set[str]) -> None:

@@ -76,7 +76,7 @@ def ngram_repetition(tokens: list[str]) -> dict[str, float]:
     h = ids + np.uint64(1)
     with np.errstate(over="ignore"):
         for n in range(2, 11):
-            if L < n:
+            if n > L:
                 break
             h = h[:-1] * np.uint64(1_000_003) + ids[n - 1:] + np.uint64(1)   # hashes of n-grams
             _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)

@@ -51,10 +51,6 @@ def token_hash(tok: str) -> int:
     return int(fmix32(np.array([(h + len(tok) * LEN_K) & 0xFFFFFFFF], dtype=np.uint32))[0])
 
 
-def token_hashes(toks: list[str]) -> np.ndarray:
-    return np.fromiter((token_hash(t) for t in toks), dtype=np.uint32, count=len(toks))
-
-
 def shingle_hashes(th: np.ndarray, n: int) -> np.ndarray:
     """Hashes of the n-grams of a token-hash array (a shorter document is one shingle)."""
     if th.size == 0:
@@ -113,7 +109,7 @@ class Tokenizer:
         self._grow(1 << 20)
 
     @classmethod
-    def get(cls) -> "Tokenizer":
+    def get(cls) -> Tokenizer:
         if cls._one is None:
             cls._one = Tokenizer()
         return cls._one
@@ -147,8 +143,9 @@ class Tokenizer:
 
 
 class MinHasher:
-    def __init__(self, num_perm: int = 112, seed: int = 1, ngram: int = 5, cjk_ngram: int = 5,
-                 bands: int = 14, rows: int = 8):
+    """MinHash signatures and LSH bands (parameters: the config's `dedup` section)."""
+
+    def __init__(self, num_perm: int, seed: int, ngram: int, cjk_ngram: int, bands: int, rows: int):
         if bands * rows > num_perm:
             raise ValueError(f"bands x rows = {bands * rows} exceeds num_perm = {num_perm}")
         gen = np.random.RandomState(seed)
@@ -156,9 +153,6 @@ class MinHasher:
         self.b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
         self.num_perm, self.seed, self.ngram, self.cjk_ngram = num_perm, seed, ngram, cjk_ngram
         self.bands, self.rows = bands, rows
-
-    def shingles_of(self, toks: list[str], lang: str | None) -> np.ndarray:
-        return shingle_hashes(token_hashes(toks), self.cjk_ngram if is_cjk(lang) else self.ngram)
 
     def doc_shingles(self, text: str, lang: str | None) -> np.ndarray:
         return self.batch([text], [lang])[0]

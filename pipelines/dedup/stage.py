@@ -14,7 +14,7 @@ Incremental: `index` holds the signatures of documents kept by earlier runs
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -30,7 +30,6 @@ SIGNATURE = pa.schema([
     ("doc_id", pa.string()), ("lang", pa.string()), ("norm_hash", pa.string()), ("url_norm", pa.string()),
     ("n_shingles", pa.int32()), ("signature", pa.binary()), ("bands", pa.list_(pa.int64())),
 ])
-TIER_RANK = {"high": 0, "mid": 1, "low": 2}
 
 
 def normalize_url(url: str | None) -> str | None:
@@ -45,11 +44,16 @@ def normalize_url(url: str | None) -> str | None:
     return urlunsplit(("", host, path, p.query, "")).lstrip("/")
 
 
-def hasher_from_config(cfg: dict) -> MinHasher:
-    d = cfg.get("dedup", {})
-    return MinHasher(num_perm=int(d.get("num_perm", 112)), seed=int(d.get("seed", 1)),
-                     ngram=int(d.get("ngram", 5)), cjk_ngram=int(d.get("cjk_ngram", 5)),
-                     bands=int(d.get("bands", 14)), rows=int(d.get("rows", 8)))
+def hasher_from_config(cfg: dict | None = None, **params) -> MinHasher:
+    """The hasher of a config's `dedup` section (None: the defaults), `params` overriding it."""
+    if cfg is None:
+        from schemas.config import DedupConfig
+
+        cfg = {"dedup": DedupConfig().model_dump()}
+    cfg = {"dedup": {**cfg["dedup"], **params}}
+    d = cfg["dedup"]
+    return MinHasher(num_perm=d["num_perm"], seed=d["seed"], ngram=d["ngram"], cjk_ngram=d["cjk_ngram"],
+                     bands=d["bands"], rows=d["rows"])
 
 
 def signature_fn(hasher: MinHasher, keep: tuple[str, ...] = ()):

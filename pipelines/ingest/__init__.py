@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import json
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -21,6 +21,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from pipelines.ingest.media import MEDIA_EXTENSIONS, media_row
 from pipelines.ingest.records import DOC_OUTCOME, MEDIA_OUTCOME, IngestContext, basename, reject
 from pipelines.ingest.streams import UnreadableInput, open_uri
+from pipelines.uris import to_uri
 
 FILES_SCHEMA = StructType([
     StructField("file_uri", StringType(), False), StructField("size_bytes", LongType(), False),
@@ -49,19 +50,12 @@ def format_of(name: str) -> str:
     return "unsupported"
 
 
-def _to_uri(path: str) -> str:
-    if "://" in path or path.startswith("file:"):
-        return path
-    import os
-    return "file:" + os.path.abspath(os.path.expanduser(path))
-
-
 def list_inputs(spark: SparkSession, inputs: list[str], dataset: str, license: str | None = None) -> list[dict]:
     """Files under the given paths/globs (recursively), hidden and _-prefixed names skipped."""
     jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
     out: dict[str, dict] = {}
     for inp in inputs:
-        p = jvm.org.apache.hadoop.fs.Path(_to_uri(inp))
+        p = jvm.org.apache.hadoop.fs.Path(to_uri(inp))
         fs = p.getFileSystem(conf)
         statuses = fs.globStatus(p)
         if not statuses:
@@ -86,9 +80,9 @@ def list_inputs(spark: SparkSession, inputs: list[str], dataset: str, license: s
 
 def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict]:
     """Media manifest (JSONL: path, optional dataset and license; paths relative to it)."""
-    base = _to_uri(manifest).rsplit("/", 1)[0]
+    base = to_uri(manifest).rsplit("/", 1)[0]
     try:
-        with open_uri(_to_uri(manifest)) as fh:
+        with open_uri(to_uri(manifest)) as fh:
             lines = fh.read().decode("utf-8").splitlines()
     except (UnreadableInput, UnicodeDecodeError) as e:
         raise InputError(f"cannot read manifest {manifest}: {e}") from None
@@ -102,7 +96,7 @@ def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict
         except (json.JSONDecodeError, KeyError, TypeError):
             raise InputError(f"{manifest}:{n}: each line must be a JSON object with a 'path'") from None
         uri = path if "://" in path or path.startswith(("/", "file:")) else f"{base}/{path}"
-        entries[_to_uri(uri)] = {"dataset": e.get("dataset") or dataset, "license": e.get("license")}
+        entries[to_uri(uri)] = {"dataset": e.get("dataset") or dataset, "license": e.get("license")}
     files = list_inputs(spark, list(entries), dataset) if entries else []
     for f in files:
         f.update(entries.get(f["file_uri"], {}), format="media")
@@ -192,15 +186,13 @@ def parse_files(spark: SparkSession, files: list[dict], ctx: IngestContext, medi
 
 
 def context_from_config(cfg: dict, run_id: str, pipeline_version: str) -> IngestContext:
-    icfg = cfg.get("ingest", {})
-    fields = {k: list(v) for k, v in (icfg.get("fields") or {}).items()}
+    icfg = cfg["ingest"]
     return IngestContext(
-        run_id=run_id, pipeline_version=pipeline_version, processed_at=datetime.now(timezone.utc),
-        default_license=icfg.get("default_license", "unknown"),
-        dataset_licenses={k: (v or {}).get("license") for k, v in (icfg.get("datasets") or {}).items()},
-        max_body_bytes=int(icfg.get("max_body_bytes", 16 << 20)),
-        text_content_types=tuple(icfg.get("text_content_types", IngestContext.text_content_types)),
-        fields=fields, inline_media_bytes=int((icfg.get("media") or {}).get("inline_max_bytes", 1 << 20)),
+        run_id=run_id, pipeline_version=pipeline_version, processed_at=datetime.now(UTC),
+        default_license=icfg["default_license"],
+        dataset_licenses={k: v["license"] for k, v in icfg["datasets"].items()},
+        max_body_bytes=icfg["max_body_bytes"], text_content_types=tuple(icfg["text_content_types"]),
+        fields={k: list(v) for k, v in icfg["fields"].items()}, inline_media_bytes=icfg["media"]["inline_max_bytes"],
     )
 
 

@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from pipelines.ingest.records import (
-    IngestContext, basename, host_of, lineage, make_doc_id, reject, sha256_hex,
-)
+from pipelines.ingest.records import IngestContext, basename, host_of, lineage, make_doc_id, reject, sha256_hex
 from pipelines.ingest.streams import Decompressed
-
-DEFAULT_FIELDS = {
-    "text": ["text", "content", "raw_content", "body"], "id": ["id", "doc_id", "uuid"],
-    "url": ["url", "source_url", "uri"], "license": ["license", "licence"],
-    "timestamp": ["timestamp", "date", "fetch_time", "created_at"], "lang": ["lang", "language"],
-}
 
 
 def _pick(obj: dict, names: list[str]):
@@ -36,11 +28,11 @@ def _timestamp(v) -> datetime | None:
         return None
     try:
         if isinstance(v, datetime):
-            return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+            return v if v.tzinfo else v.replace(tzinfo=UTC)
         if isinstance(v, (int, float)):
-            return datetime.fromtimestamp(v / 1000 if v > 1e11 else v, tz=timezone.utc)
+            return datetime.fromtimestamp(v / 1000 if v > 1e11 else v, tz=UTC)
         d = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         return None
 
@@ -53,7 +45,7 @@ def looks_like_html(text: str) -> bool:
 def object_to_row(obj: dict, key_default: str, source_record: str, offset: int | None, rtype: str,
                   uri: str, dataset: str, ctx: IngestContext) -> dict:
     """One dump record (a dict) -> a bronze row or a reject row."""
-    fields = {**DEFAULT_FIELDS, **(ctx.fields or {})}
+    fields = ctx.fields
     text = _pick(obj, fields["text"])
     if text is None or not isinstance(text, str):
         return reject(ctx, reason="missing_text", detail=f"no string field among {fields['text']}",
@@ -126,7 +118,7 @@ def iter_parquet(stream, uri: str, dataset: str, ctx: IngestContext) -> Iterator
         yield reject(ctx, reason="corrupt_file", detail=f"not a readable Parquet file: {e}",
                      source_uri=uri, source_record=f"{name}@footer", dataset=dataset)
         return
-    wanted = {n for names in {**DEFAULT_FIELDS, **(ctx.fields or {})}.values() for n in names}
+    wanted = {n for names in ctx.fields.values() for n in names}
     cols = [c for c in pf.schema_arrow.names if c in wanted]
     row_no = 0
     try:

@@ -13,7 +13,7 @@ import io
 import mimetypes
 import os
 import wave
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipelines.ingest.records import IngestContext, basename, lineage, make_doc_id, reject
 
@@ -122,7 +122,7 @@ def media_row(uri: str, size: int, mtime_ms: int | None, dataset: str, license: 
                       dataset=dataset, doc_id=doc_id)
     row = lineage(ctx, doc_id=doc_id, source_uri=uri, source_record=name, dataset=dataset,
                   license=ctx.license_for(dataset, license), content_sha256=sha)
-    mtime = datetime.fromtimestamp(mtime_ms / 1000, tz=timezone.utc) if mtime_ms else None
+    mtime = datetime.fromtimestamp(mtime_ms / 1000, tz=UTC) if mtime_ms else None
     row.update(media_type=mtype, mime_type=info.get("mime_type") or mimetypes.guess_type(name)[0],
                size_bytes=len(data) if size is None else size, modification_time=mtime,
                duration_s=info.get("duration_s"), width=info.get("width"), height=info.get("height"),

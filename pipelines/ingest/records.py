@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -21,12 +21,12 @@ class IngestContext:
     run_id: str
     pipeline_version: str
     processed_at: datetime
-    default_license: str = "unknown"
-    dataset_licenses: dict = field(default_factory=dict)   # dataset -> license
-    max_body_bytes: int = 16 << 20
-    text_content_types: tuple = ("text/html", "application/xhtml+xml", "text/plain")
-    fields: dict = field(default_factory=dict)             # role -> candidate field names
-    inline_media_bytes: int = 1 << 20
+    default_license: str
+    dataset_licenses: dict                 # dataset -> license
+    max_body_bytes: int
+    text_content_types: tuple
+    fields: dict                           # role -> candidate field names
+    inline_media_bytes: int
     stage: str = "ingest"
 
     def license_for(self, dataset: str, stated: str | None) -> str:
@@ -40,7 +40,7 @@ def sha256_hex(data: bytes) -> str:
 
 def make_doc_id(dataset: str, record_key: str, content_sha256: str) -> str:
     """Stable, content-derived id: the same record of the same dataset always maps here."""
-    return sha256_hex(f"{dataset}\x1f{record_key}\x1f{content_sha256}".encode("utf-8"))[:32]
+    return sha256_hex(f"{dataset}\x1f{record_key}\x1f{content_sha256}".encode())[:32]
 
 
 def host_of(url: str | None) -> str | None:
@@ -103,4 +103,4 @@ def reject(ctx: IngestContext, *, reason: str, detail: str, source_uri: str, sou
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -11,22 +11,15 @@ from __future__ import annotations
 import io
 import os
 import zlib
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+from pipelines.uris import local_path
 
 CHUNK = 1 << 20
 
 
 class UnreadableInput(OSError):
     """An input file that cannot be opened (missing, no permission, unsupported scheme)."""
-
-
-def local_path(uri: str) -> str | None:
-    """The local filesystem path of a file: URI (or a plain path), else None."""
-    if uri.startswith("file:"):
-        return unquote(urlsplit(uri).path)
-    if "://" not in uri:
-        return uri
-    return None
 
 
 def _s3_filesystem():

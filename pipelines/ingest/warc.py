@@ -8,14 +8,12 @@ corrupt_archive, unreadable_file.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from pipelines.ingest.decode import DecodeError, decode_body, license_from_html
-from pipelines.ingest.records import (
-    IngestContext, basename, host_of, lineage, make_doc_id, reject, sha256_hex,
-)
+from pipelines.ingest.records import IngestContext, basename, host_of, lineage, make_doc_id, reject, sha256_hex
 from pipelines.ingest.streams import Decompressed
 
 RECORD_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.conversion

@@ -17,10 +17,17 @@ import functools
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
 from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer, IbanRecognizer,
+    CreditCardRecognizer,
+    IbanRecognizer,
 )
 
-from pipelines.pii.recognizers import FLAGS, PRESIDIO_FLAGS, ContextIpRecognizer, WindowedPhoneRecognizer, custom_recognizers
+from pipelines.pii.recognizers import (
+    FLAGS,
+    PRESIDIO_FLAGS,
+    ContextIpRecognizer,
+    WindowedPhoneRecognizer,
+    custom_recognizers,
+)
 
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CN", "HK", "TW", "JP", "KR", "SG", "AU", "CA")
 
@@ -33,7 +40,8 @@ def build_analyzer(languages: tuple[str, ...] = ("en", "zh"), spacy_model=None) 
         for r in custom_recognizers(lang):
             registry.add_recognizer(r)
         registry.add_recognizer(CreditCardRecognizer(supported_language=lang))
-        registry.add_recognizer(IbanRecognizer(supported_language=lang, regex_flags=FLAGS))  # case-sensitive, as presidio
+        # case-sensitive, as presidio's own
+        registry.add_recognizer(IbanRecognizer(supported_language=lang, regex_flags=FLAGS))
         registry.add_recognizer(ContextIpRecognizer(lang))
         registry.add_recognizer(WindowedPhoneRecognizer(lang, PHONE_REGIONS))
     for r in registry.recognizers:
@@ -43,7 +51,8 @@ def build_analyzer(languages: tuple[str, ...] = ("en", "zh"), spacy_model=None) 
         from presidio_analyzer.nlp_engine import SpacyNlpEngine
         from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-        paths = dict(spacy_model) if isinstance(spacy_model, (dict, tuple)) else {lang: spacy_model for lang in languages}
+        paths = (dict(spacy_model) if isinstance(spacy_model, (dict, tuple))
+                 else dict.fromkeys(languages, spacy_model))
         missing = [lang for lang in languages if not paths.get(lang)]
         if missing:
             raise ValueError(f"pii.spacy_model names no model for {missing}: give one path, or one per language")

@@ -18,44 +18,29 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-DEFAULT_ALLOW = ("CC0-1.0", "CC-BY-*", "CC-BY-SA-*", "PDM-1.0", "public-domain", "owned")
-POLICIES = ("reject", "keep")
 UNKNOWN_VALUES = ("", "unknown", "none", "null")
-
-
-class LicensePolicyError(ValueError):
-    """The license section of the config is not usable."""
 
 
 @dataclass(frozen=True)
 class LicensePolicy:
-    allow: tuple[str, ...] = DEFAULT_ALLOW
-    unknown: str = "reject"
-    other: str = "reject"
+    allow: tuple[str, ...]
+    unknown: str                                      # reject | keep
+    other: str
     datasets: dict = field(default_factory=dict)      # dataset -> {"unknown": .., "other": ..}
-    robots_optout: tuple[str, ...] = ("noai", "noimageai")
+    robots_optout: tuple[str, ...] = ()
 
     @property
     def allow_regex(self) -> str:
         parts = [re.escape(g).replace(r"\-\*", "(?:-[0-9][0-9.]*)?").replace(r"\*", "[0-9.]*") for g in self.allow]
         return "(?i)^(?:" + "|".join(parts) + ")$" if parts else "^$.^"
 
-    def allows(self, license: str | None) -> bool:
-        return bool(re.match(self.allow_regex, license or ""))
-
 
 def license_policy(cfg: dict) -> LicensePolicy:
-    c = cfg.get("license", {}) or {}
-    pol = LicensePolicy(allow=tuple(c.get("allow", DEFAULT_ALLOW)), unknown=c.get("unknown", "reject"),
-                        other=c.get("other", "reject"), datasets=dict(c.get("datasets") or {}),
-                        robots_optout=tuple(t.lower() for t in c.get("robots_optout", ("noai", "noimageai"))))
-    for where, value in [("unknown", pol.unknown), ("other", pol.other)] + [
-            (f"datasets.{d}.{k}", v) for d, o in pol.datasets.items() for k, v in (o or {}).items()]:
-        if where.split(".")[-1] not in ("unknown", "other"):
-            raise LicensePolicyError(f"license.{where}: only 'unknown' and 'other' can be set per dataset")
-        if value not in POLICIES:
-            raise LicensePolicyError(f"license.{where}={value!r}: use one of {POLICIES}")
-    return pol
+    """The policy of a validated config's `license` section (schemas/config.py LicenseConfig)."""
+    c = cfg["license"]
+    datasets = {d: {k: v for k, v in o.items() if v is not None} for d, o in c["datasets"].items()}
+    return LicensePolicy(allow=tuple(c["allow"]), unknown=c["unknown"], other=c["other"], datasets=datasets,
+                         robots_optout=tuple(t.lower() for t in c["robots_optout"]))
 
 
 def _per_dataset(pol: LicensePolicy, key: str) -> Column:

@@ -16,9 +16,11 @@ import re
 from datetime import date
 
 import regex
-
 from presidio_analyzer import Pattern, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import IpRecognizer, PhoneRecognizer
+from stdnum import luhn
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
 
 # Regexes run in ASCII mode: \b and \w then treat Chinese characters as non-word, so a number
 # written right against them ("IP：10.0.0.1服务器", "卡号6222...。") still has its boundary.
@@ -26,40 +28,29 @@ from presidio_analyzer.predefined_recognizers import IpRecognizer, PhoneRecogniz
 FLAGS = regex.DOTALL | regex.MULTILINE | regex.ASCII
 PRESIDIO_FLAGS = FLAGS | regex.IGNORECASE       # presidio's own patterns are written case-insensitive
 
-CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-CN_ID_CHECK = "10X98765432"
 TW_LETTERS = {c: v for c, v in zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36))}
 
 
 def cn_id_valid(s: str) -> bool:
-    """Mainland resident ID (GB 11643-1999): 6-digit region, birth date, sequence, ISO 7064
-    MOD 11-2 check character."""
+    """Mainland resident ID (GB 11643-1999): 6-digit region (first digit 1-8), a real birth date
+    since 1900, sequence, ISO 7064 MOD 11-2 check character (python-stdnum's cn.ric). The region
+    is not looked up: stdnum's list misses retired codes that old IDs still carry."""
     s = s.upper().replace(" ", "")
-    if not re.fullmatch(r"\d{17}[\dX]", s) or s[0] not in "12345678":
+    if not re.fullmatch(r"\d{17}[\dX]", s) or s[0] not in "12345678" or ric.calc_check_digit(s) != s[17]:
         return False
     try:
-        born = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
-    except ValueError:
+        return date(1900, 1, 1) <= ric.get_birth_date(s) <= date.today()
+    except ValidationError:
         return False
-    if not date(1900, 1, 1) <= born <= date.today():
-        return False
-    total = sum(int(d) * w for d, w in zip(s[:17], CN_ID_WEIGHTS))
-    return CN_ID_CHECK[total % 11] == s[17]
 
 
 def luhn_valid(digits: str) -> bool:
-    ds = [int(c) for c in re.sub(r"\D", "", digits)]
-    if len(ds) < 12:
-        return False
-    total = 0
-    for i, d in enumerate(reversed(ds)):
-        if i % 2:
-            d *= 2
-            d -= 9 if d > 9 else 0
-        total += d
-    return total % 10 == 0
+    """A card number of 12+ digits (separators ignored) with a valid Luhn check digit."""
+    ds = re.sub(r"\D", "", digits)
+    return len(ds) >= 12 and luhn.is_valid(ds)
 
 
+# python-stdnum has no Hong Kong or Taiwan identity card: their check digits are written here.
 def hk_id_valid(s: str) -> bool:
     """Hong Kong identity card: 1-2 letters, 6 digits, check digit (0-9 or A), mod 11."""
     m = re.fullmatch(r"([A-Z]{1,2})(\d{6})\(?([0-9A])\)?", s.upper())
@@ -130,8 +121,9 @@ SPECS = [
     ("EMAIL", [("email", r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}"
                          r"(?![A-Za-z0-9-])", 0.85),
                # obfuscated against scrapers: name [at] host [dot] com, name（at）host.com
-               ("email_obfuscated", r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]* ?(?i:\[at\]|\(at\)|（at）|\{at\}|<at>)"
-                                    r" ?(?:[A-Za-z0-9-]+ ?(?i:\.|\[dot\]|\(dot\)|（dot）) ?)+[A-Za-z]{2,24}(?![A-Za-z0-9-])", 0.6)],
+               ("email_obfuscated",
+                r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]* ?(?i:\[at\]|\(at\)|（at）|\{at\}|<at>)"
+                r" ?(?:[A-Za-z0-9-]+ ?(?i:\.|\[dot\]|\(dot\)|（dot）) ?)+[A-Za-z]{2,24}(?![A-Za-z0-9-])", 0.6)],
      ["邮箱", "电邮", "email", "e-mail", "mail"], None),
     ("URL_CREDENTIALS", [("url_creds", r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]+:[^\s:/@]+@[^\s/]+", 0.9)], [], None),
     ("SECRET", [("aws_key", r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])", 0.9),

