@@ -12,8 +12,17 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (Linux /proc)."""
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tree_rss(pid: int, match: str | None = None) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc); with `match`, only
+    of those whose command line contains it (e.g. "pyspark" for the Python workers)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for d in os.listdir("/proc"):
@@ -30,16 +39,19 @@ def _tree_rss(pid: int) -> int:
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
+        if match is None or match in _cmdline(p):
+            total += rss.get(p, 0)
         stack.extend(children.get(p, []))
     return total
 
 
 class PeakMemory:
-    """Samples the RSS of this process tree (driver, JVM, Python workers) while running."""
+    """Samples the RSS of this process tree (driver, JVM, Python workers) while running;
+    `peak_matching`: of the processes whose command line contains `match`."""
 
-    def __init__(self, interval: float = 0.25):
+    def __init__(self, interval: float = 0.25, match: str | None = None):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self.match, self.peak_matching = match, 0
 
     def __enter__(self):
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -49,6 +61,8 @@ class PeakMemory:
     def _run(self):
         while not self._stop.is_set():
             self.peak = max(self.peak, _tree_rss(os.getpid()))
+            if self.match:
+                self.peak_matching = max(self.peak_matching, _tree_rss(os.getpid(), self.match))
             time.sleep(self.interval)
 
     def __exit__(self, *exc):

@@ -22,13 +22,14 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
+from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from pipelines.clean.refine import INPUT_COLUMNS, OUTCOME, context_from_config, refine_fn
 from quality_models.models import lid_path
 from quality_models.quality import model_path
 
 log = logging.getLogger("lakehouse")
 STAGE = "clean"
+ERROR_REASONS = ("extractor_error",)    # the extractor failing, not the page: the error budget
 
 
 def pending(lake: Lake, datasets: list[str] | None) -> DataFrame:
@@ -59,6 +60,7 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
             spark.sparkContext.addFile(f)  # executors find them with SparkFiles.get(name)
         ctx = context_from_config(cfg, run.run_id, pipeline_version(), run.started_at, lid, quality)
         todo = pending(lake, datasets)
+        rows_in = todo.select("doc_id").count()     # counted from the input, not from the outcome
         want = int(ccfg["partitions"] or 0)
         have = todo.rdd.getNumPartitions()
         if want or have < spark.sparkContext.defaultParallelism * 2:
@@ -70,23 +72,21 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         try:
             with timer("refine_seconds"):
                 by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
-            rows_in = sum(by_reason.values())
-            kept = by_reason.get(None, 0)
-            rejected = rows_in - kept
+            check_error_budget(STAGE, by_reason, rows_in, ccfg["error_budget"], ERROR_REASONS)
+            n_out = sum(by_reason.values())
             with timer("merge_silver_seconds"):
                 docs = out.filter(F.col("reason").isNull()).drop("signals", "reason", "detail")
-                written = lake.merge_insert("silver.documents", docs, source_persisted=True) if kept else 0
+                written, kept = lake.insert_counted("silver.documents", docs, by_reason.get(None, 0),
+                                                    source_persisted=True)
             with timer("merge_rejects_seconds"):
-                if rejected:
-                    write_rejects(lake, reject_rows(out.filter(F.col("reason").isNotNull()), STAGE, run.run_id,
-                                                    "reason", "detail"))
+                rejected = write_rejects(lake, reject_rows(out.filter(F.col("reason").isNotNull()), STAGE, run.run_id,
+                                                           "reason", "detail"), n_out - by_reason.get(None, 0), STAGE)
             with timer("merge_signals_seconds"):
-                if rows_in:
-                    decision = F.when(F.col("reason").isNull(), "kept").otherwise("rejected").alias("decision")
-                    sig = out.select("doc_id", "dataset", "lang", "lang_score", "quality_score", "quality_tier",
-                                     "signals", decision, "reason", "run_id", "stage", "processed_at",
-                                     "pipeline_version")
-                    lake.merge_insert("silver.text_signals", sig, check=False, source_persisted=True)
+                decision = F.when(F.col("reason").isNull(), "kept").otherwise("rejected").alias("decision")
+                sig = out.select("doc_id", "dataset", "lang", "lang_score", "quality_score", "quality_tier",
+                                 "signals", decision, "reason", "run_id", "stage", "processed_at", "pipeline_version")
+                run.expect("silver.text_signals", n_out, lake.insert_counted(
+                    "silver.text_signals", sig, n_out, check=False, source_persisted=True)[1])
             if rows_in:
                 tiers = {r["quality_tier"]: r["count"] for r in
                          out.filter(F.col("reason").isNull()).groupBy("quality_tier").count().collect()}
@@ -97,7 +97,7 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         for reason, n in by_reason.items():
             if reason is not None:
                 run.metric(f"dropped.{reason}", n)
-                run.metric(f"drop_rate.{reason}", n / rows_in)
+                run.metric(f"drop_rate.{reason}", n / n_out)
         secs = time.monotonic() - t0
         run.metric("docs_per_s", rows_in / secs if secs else 0.0)
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)

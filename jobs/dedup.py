@@ -23,7 +23,7 @@ from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.dedup.minhash import SCHEME
-from pipelines.dedup.stage import assign, build_pool, hasher_from_config, residual_rate, signatures
+from pipelines.dedup.stage import assign, build_pool, cluster_members, hasher_from_config, residual_rate, signatures
 
 log = logging.getLogger("lakehouse")
 STAGE = "dedup"
@@ -50,6 +50,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
                                  f"{params}: keep the parameters or rebuild the index")
             docs = docs.join(mh.select("doc_id"), "doc_id", "left_anti")
             index = mh.where("kept")
+        rows_in = docs.select("doc_id").count()      # counted from the input, not from the signatures
         timer = Timer(run)
         t0 = time.monotonic()
         # localCheckpoint, not persist: Delta's MERGE re-plans its source and missed the cache,
@@ -57,39 +58,45 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         new = signatures(docs, hasher, keep=("quality_tier", "fetch_time", "dataset", "source_uri", "source_record"))
         with timer("signature_seconds"):
             new = new.localCheckpoint()
-            rows_in = new.count()
+            n_signed = new.count()
         with timer("cluster_seconds"):
-            pool = build_pool(new, index)
-            clusters = assign(pool, threshold).localCheckpoint()
+            pool = build_pool(new, index, lake.read("silver.documents"))
+            members = cluster_members(mh, pool) if index is not None else None
+            clusters = assign(pool, threshold, d["bucket_window"], members).localCheckpoint()
             rate_after = residual_rate(clusters)
             out = clusters.where(~F.col("is_old"))
             by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
-        kept = by_reason.get(None, 0)
-        rejected = rows_in - kept
+            grown = clusters.where("grew")            # earlier representatives whose cluster grew
+            n_grown = grown.count()
+        dropped_n = n_signed - by_reason.get(None, 0)
+        marked = rejected = 0
         with timer("write_seconds"):
-            if rows_in:
-                marks = out.select("doc_id", "dup_cluster_id", "dup_cluster_size", "dup_keep",
-                                   F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
-                                   F.current_timestamp().alias("processed_at"),
-                                   F.lit(pipeline_version()).alias("pipeline_version"))
-                lake.merge_update("silver.documents", marks, [c for c in marks.columns if c != "doc_id"],
-                                  broadcast=rows_in <= d["broadcast_rows"])
-            if rejected:
-                dropped = out.where("NOT dup_keep").join(new.select("doc_id", "dataset", "source_uri", "source_record"),
-                                                         "doc_id")
-                detail = F.concat(F.lit("duplicate of "), "ref_doc_id", F.lit(" (cluster of "), "dup_cluster_size",
-                                  F.lit(")"))
-                write_rejects(lake, reject_rows(dropped, STAGE, run.run_id, "reason", detail, "ref_doc_id"))
-            if rows_in:
-                index_rows = new.join(out.select("doc_id", F.col("dup_keep").alias("kept")), "doc_id").select(
-                    "doc_id", "lang", "norm_hash", "url_norm", "n_shingles", "signature", "bands", "quality_tier",
-                    "fetch_time", "kept", F.lit(params).alias("params"), F.lit(run.run_id).alias("run_id"),
-                    F.current_timestamp().alias("processed_at"))
-                lake.merge_insert("silver.minhash", index_rows, check=False, source_persisted=True)
-        report = cluster_report(out, rows_in, rejected, rate_after)
+            if n_signed:
+                marks = out.unionByName(grown).select(
+                    "doc_id", "dup_cluster_id", "dup_cluster_size", "dup_keep", F.lit(run.run_id).alias("run_id"),
+                    F.lit(STAGE).alias("stage"), F.current_timestamp().alias("processed_at"),
+                    F.lit(pipeline_version()).alias("pipeline_version"))
+                marked = lake.merge_update("silver.documents", marks, [c for c in marks.columns if c != "doc_id"],
+                                           broadcast=n_signed + n_grown <= d["broadcast_rows"]) - n_grown
+            dropped = out.where("NOT dup_keep").join(new.select("doc_id", "dataset", "source_uri", "source_record"),
+                                                     "doc_id")
+            detail = F.concat(F.lit("duplicate of "), "ref_doc_id", F.lit(" (cluster of "), "dup_cluster_size",
+                              F.lit(")"))
+            rejected = write_rejects(lake, reject_rows(dropped, STAGE, run.run_id, "reason", detail, "ref_doc_id"),
+                                     dropped_n, STAGE)
+            index_rows = new.join(out.select("doc_id", F.col("dup_keep").alias("kept"),
+                                             F.col("dup_cluster_id").alias("cluster_id"),
+                                             F.col("dup_cluster_size").alias("cluster_size")), "doc_id").select(
+                "doc_id", "lang", "norm_hash", "url_norm", "n_shingles", "signature", "bands", "quality_tier",
+                "fetch_time", "kept", "cluster_id", "cluster_size", F.lit(params).alias("params"),
+                F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("processed_at"))
+            run.expect("silver.minhash", n_signed, lake.insert_counted(
+                "silver.minhash", index_rows, n_signed, check=False, source_persisted=True)[1])
+        kept = marked - dropped_n        # every signed document is marked; the dropped ones are also rejects
+        report = cluster_report(out, n_signed, dropped_n, rate_after)
         for k, v in report["metrics"].items():
             run.metric(k, v)
-        run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=rows_in)
+        run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=marked)
         summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rejected,
                    "dropped": {k: v for k, v in by_reason.items() if k}, "seconds": round(time.monotonic() - t0, 2),
                    **report["summary"]}

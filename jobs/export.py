@@ -28,7 +28,7 @@ from jobs.common.runs import StageRun, Timer, pipeline_version
 from jobs.tokenize import vocab_rel
 from quality_models.models import sha256_file
 from tokenize_jobs import mixing
-from tokenize_jobs.export import SHARD_ROW, shard_writer_fn
+from tokenize_jobs.export import SHARD_FIELDS, WRITER_OUT, shard_writer_fn
 from tokenize_jobs.vocab import Vocab, VocabError, check
 
 log = logging.getLogger("lakehouse")
@@ -117,16 +117,17 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
         placed = (chosen.withColumn("shard", F.pmod(F.xxhash64(F.lit(seed), "doc_id", "segment", "copy"), n_shards)
                                     .cast("int"))
                   .withColumn("key", F.xxhash64(F.lit(seed + 1), "doc_id", "segment", "copy"))
-                  .select("modality", "shard", "key", "doc_id", "copy", "tokens"))
+                  .select("modality", "shard", "key", "doc_id", "segment", "copy", "tokens"))
         total_shards = sum(shards.values())
         with timer("write_seconds"):
-            rows = (placed.repartition(total_shards, "modality", "shard")
-                    .sortWithinPartitions("modality", "shard", "key", "doc_id", "copy")
-                    .mapInArrow(shard_writer_fn(out_dir, seq_length, vocab.eod, vocab.pad, int(p["open_bins"])),
-                                from_arrow_schema(SHARD_ROW))
-                    .collect())
+            out = (placed.repartition(total_shards, "modality", "shard")
+                   .sortWithinPartitions("modality", "shard", "key", "doc_id", "copy")
+                   .mapInArrow(shard_writer_fn(out_dir, seq_length, vocab.eod, vocab.pad, int(p["open_bins"])),
+                               from_arrow_schema(WRITER_OUT))
+                   .localCheckpoint())      # the shards are written once; two reads of what the writers said
+            rows = [r.asDict() for r in out.where("kind = 'shard'").select(
+                "modality", "shard", *[n for n, _ in SHARD_FIELDS]).orderBy("modality", "shard").collect()]
         seconds = time.monotonic() - t0
-        rows = sorted((r.asDict() for r in rows), key=lambda r: (r["modality"], r["shard"]))
         # one pass: realised tokens per (modality, dataset) and the documents selected
         agg = chosen.groupBy("modality", "dataset").agg(
             F.sum("n_tokens").alias("tokens"), F.countDistinct("doc_id", "segment").alias("docs")).collect()
@@ -147,6 +148,13 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
             schema = StructType([f for f in GOLD_EXPORTS.fields if f.name != "exported_at"])
             df = spark.createDataFrame([{f.name: r[f.name] for f in schema.fields} for r in table_rows], schema)
             written = lake.merge_insert("gold.exports", df.withColumn("exported_at", F.current_timestamp()))
+        # the export's documents as rows, from what the writer tasks reported: which shards hold each
+        doc_rows = (out.where("kind = 'doc'").groupBy("doc_id", "segment", "modality")
+                    .agg(F.sort_array(F.collect_list("shard")).alias("shards"), F.sum("copies").alias("copies"))
+                    .select(F.lit(export_id).alias("export_id"), "*", F.lit(run.run_id).alias("run_id"),
+                            F.current_timestamp().alias("exported_at")))
+        docs_out = sum(r["docs"] for r in agg)
+        _, docs_written = lake.insert_counted("gold.export_docs", doc_rows, docs_out, check=False)
         groups = {}
         for r in rows:
             g = groups.setdefault(r["modality"], {"weight": plan.shares[r["modality"]], "shards": [], "tokens": 0})
@@ -169,7 +177,6 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
         n_tok = sum(r["n_tokens"] for r in rows)
         n_pad = sum(r["n_pad"] for r in rows)
         docs_in = sum(r["docs"] for r in pool)
-        docs_out = sum(r["docs"] for r in agg)
         run.metric("shards", len(rows))
         run.metric("sequences", n_seq)
         run.metric("tokens", n_tok)
@@ -180,8 +187,8 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
         for m, v in mix["modality"].items():
             run.metric(f"share.{m}.target", v["target"])
             run.metric(f"share.{m}.realised", v["realised"])
-        # documents the mixture left out are not rejected: they stay in gold.tokens for other exports
-        run.count(rows_in=docs_in, kept=docs_in, rejected=0, written=written)
+        # documents the mixture left out are skipped, not rejected: they stay in gold.tokens for other exports
+        run.count(rows_in=docs_in, kept=docs_written, rejected=0, written=written, skipped=docs_in - docs_out)
         summary = {"run_id": run.run_id, "export_id": export_id, "manifest": manifest_path, "shards": len(rows),
                    "sequences": n_seq, "tokens": n_tok, "docs_in_pool": docs_in, "docs_selected": docs_out,
                    "pad_fraction": round(n_pad / (n_tok + n_pad), 4) if n_tok + n_pad else 0.0,

@@ -21,44 +21,54 @@ from pyspark.sql import functions as F
 from jobs.common.config import ConfigError
 from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
+from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from pipelines.ingest import FILES_SCHEMA, context_from_config, list_inputs, parse_files, read_manifest
 
 log = logging.getLogger("lakehouse")
 STAGE = "ingest"
 
 
-def split_outcomes(outcomes: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(kept rows, reject rows). A doc_id seen twice in one run keeps its first occurrence;
-    the others become `duplicate_record` rejects (an insert-only MERGE would add both).
+ARCHIVE_ERRORS = ("truncated_archive", "corrupt_archive")
+ERROR_REASONS = ("probe_error",)        # a library failing, not the data: the error budget
 
-    Duplicates are found by aggregating doc_ids alone; the window over whole rows runs only
-    for the (rare) duplicated ids."""
+
+def split_outcomes(outcomes: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(kept rows, reject rows). A doc_id seen more than once in one run keeps one copy: the
+    one from a file without archive errors, then the first by file URI and record; the others
+    become `duplicate_record` rejects naming the kept record (an insert-only MERGE would add
+    them all). Duplicated ids are found by aggregating doc_ids alone; only their rows are
+    ranked, and nothing is collected to the driver."""
     good = outcomes.filter(F.col("reason").isNull()).drop("reason", "detail")
     bad = outcomes.filter(F.col("reason").isNotNull())
-    dup_ids = good.groupBy("doc_id").count().filter("count > 1").select("doc_id").collect()
-    if not dup_ids:
+    dup_ids = good.groupBy("doc_id").count().where("count > 1").select("doc_id")
+    if dup_ids.isEmpty():
         return good, bad
-    ids = outcomes.sparkSession.createDataFrame([(r.doc_id,) for r in dup_ids], "doc_id string")
-    ids = F.broadcast(ids) if len(dup_ids) < 1_000_000 else ids
-    w = Window.partitionBy("doc_id").orderBy("source_uri", "source_record")
-    dups = good.join(ids, "doc_id").withColumn("_n", F.row_number().over(w))
-    kept = good.join(ids, "doc_id", "left_anti").unionByName(dups.filter("_n = 1").drop("_n"))
-    extra = (dups.filter("_n > 1").drop("_n").withColumn("reason", F.lit("duplicate_record"))
-             .withColumn("detail", F.lit("same doc_id as another record of this run")))
+    damaged = bad.where(F.col("reason").isin(*ARCHIVE_ERRORS)).select("source_uri").distinct()
+    ranked = (good.join(dup_ids, "doc_id", "left_semi").select("doc_id", "source_uri", "source_record")
+              .join(damaged.withColumn("damaged", F.lit(True)), "source_uri", "left")
+              .withColumn("_n", F.row_number().over(Window.partitionBy("doc_id").orderBy(
+                  F.col("damaged").asc_nulls_first(), "source_uri", "source_record"))))
+    kept_ref = ranked.where("_n = 1").select("doc_id", F.concat_ws(" ", "source_uri", "source_record").alias("ref"))
+    losers = ranked.where("_n > 1").select("doc_id", "source_uri", "source_record").join(kept_ref, "doc_id")
+    keys = ["doc_id", "source_uri", "source_record"]
+    kept = good.join(losers, keys, "left_anti")
+    extra = (good.join(losers, keys).withColumn("reason", F.lit("duplicate_record"))
+             .withColumn("detail", F.concat(F.lit("same document as the kept record "), "ref")).drop("ref"))
     return kept, bad.unionByName(extra)
 
 
-def file_rows(spark: SparkSession, files: list[dict], outcomes: DataFrame, run_id: str) -> DataFrame:
-    stats = outcomes.groupBy(F.col("source_uri").alias("file_uri")).agg(
-        F.count("*").alias("records_in"), F.sum(F.when(F.col("reason").isNull(), 1).otherwise(0)).alias("records_kept"))
-    return (spark.createDataFrame(files, FILES_SCHEMA).join(stats, "file_uri", "left")
+def file_rows(spark: SparkSession, files: list[dict], kept: DataFrame, rejects: DataFrame, run_id: str) -> DataFrame:
+    """ops.ingest_files rows: per file, the records kept and rejected by this run (their sums
+    are the run's)."""
+    per_file = (kept.select("source_uri", F.lit(1).alias("k"), F.lit(0).alias("r"))
+                .unionByName(rejects.select("source_uri", F.lit(0).alias("k"), F.lit(1).alias("r")))
+                .groupBy(F.col("source_uri").alias("file_uri")).agg(F.sum("k").alias("kept"), F.sum("r").alias("rej")))
+    kept_n, rej_n = F.coalesce("kept", F.lit(0)), F.coalesce("rej", F.lit(0))
+    return (spark.createDataFrame(files, FILES_SCHEMA).join(per_file, "file_uri", "left")
             .select("file_uri", "size_bytes", (F.col("mtime_ms") / 1000).cast("timestamp").alias("modification_time"),
-                    "format", "dataset", F.coalesce("records_in", F.lit(0)).alias("records_in"),
-                    F.coalesce("records_kept", F.lit(0)).alias("records_kept"),
-                    (F.coalesce("records_in", F.lit(0)) - F.coalesce("records_kept", F.lit(0)))
-                    .alias("records_rejected"),
-                    F.lit(run_id).alias("run_id"), F.current_timestamp().alias("ingested_at")))
+                    "format", "dataset", (kept_n + rej_n).alias("records_in"), kept_n.alias("records_kept"),
+                    rej_n.alias("records_rejected"), F.lit(run_id).alias("run_id"),
+                    F.current_timestamp().alias("ingested_at")))
 
 
 def skip_ingested(lake: Lake, files: list[dict]) -> list[dict]:
@@ -97,25 +107,28 @@ def run_ingest(spark: SparkSession, lake: Lake, cfg: dict, inputs: list[str], da
             with timer("split_seconds"):
                 docs, doc_rej = split_outcomes(docs_out)
                 media, media_rej = split_outcomes(media_out)
-                kept = docs.count() + media.count()
-            with timer("merge_bronze_seconds"):
-                written = lake.merge_insert("bronze.documents", docs, source_persisted=True) if text_files else 0
-                if media_files:
-                    written += lake.merge_insert("bronze.media", media, source_persisted=True)
-            with timer("merge_rejects_seconds"):
+                n_docs, n_media = docs.count(), media.count()
                 rejects = reject_rows(doc_rej.unionByName(media_rej, allowMissingColumns=True), STAGE, run.run_id,
-                                      "reason", "detail")
-                rejected = rejects.count()
-                if rejected:
-                    write_rejects(lake, rejects)
+                                      "reason", "detail").localCheckpoint()
+                by_reason = {r["reason"]: r["count"] for r in rejects.groupBy("reason").count().collect()}
+            check_error_budget(STAGE, by_reason, rows_in, cfg["ingest"]["error_budget"], ERROR_REASONS)
+            with timer("merge_bronze_seconds"):
+                d_ins, d_kept = lake.insert_counted("bronze.documents", docs, n_docs, source_persisted=True)
+                m_ins, m_kept = lake.insert_counted("bronze.media", media, n_media, source_persisted=True)
+                written, kept = d_ins + m_ins, d_kept + m_kept
+            with timer("merge_rejects_seconds"):
+                rejected = write_rejects(lake, rejects, sum(by_reason.values()), STAGE)
             with timer("merge_files_seconds"):
                 if todo:
-                    out = docs_out.select("source_uri", "reason").unionByName(media_out.select("source_uri", "reason"))
-                    lake.merge_insert("ops.ingest_files", file_rows(spark, todo, out, run.run_id), check=False)
+                    kept_uris = docs.select("source_uri").unionByName(media.select("source_uri"))
+                    lake.merge_insert("ops.ingest_files", file_rows(spark, todo, kept_uris, rejects, run.run_id),
+                                      check=False)
         finally:
             docs_out.unpersist()
             media_out.unpersist()
         run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)
+        for reason, n in by_reason.items():
+            run.metric(f"rejected.{reason}", n)
         secs = time.monotonic() - t0
         for k, v in {"files": len(todo), "bytes": n_bytes, "seconds": secs,
                      "records_per_s": rows_in / secs if secs else 0,

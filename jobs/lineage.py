@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-docs", type=int, default=50, help="doc ids listed for a shard (all are counted)")
     args = ap.parse_args(argv)
     cfg, spark, lake = open_lake(args, "lakehouse-lineage")
-    story = shard_story(lake, args.target) if is_shard(args.target) else doc_story(lake, args.target)
-    if story.get("doc_ids") and len(story["doc_ids"]) > args.max_docs:
-        story["doc_ids"] = story["doc_ids"][: args.max_docs] + [f"... {len(story['doc_ids']) - args.max_docs} more"]
+    story = (shard_story(lake, args.target, args.max_docs) if is_shard(args.target)
+             else doc_story(lake, args.target))
+    if story.get("doc_ids") and story["n_docs"] > len(story["doc_ids"]):
+        story["doc_ids"].append(f"... {story['n_docs'] - len(story['doc_ids'])} more")
     print(json.dumps(story, indent=1, default=str))
     if not story["found"]:
         print(f"error: {args.target!r} is not in the lake at {lake.root}", file=sys.stderr)

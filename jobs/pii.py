@@ -27,7 +27,8 @@ from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.pii.license import license_policy
 from pipelines.pii.redact import policy_from_config
-from pipelines.pii.stage import audit_rows, audit_salt, outcome, policy_hash
+from pipelines.pii.salt import audit_salt
+from pipelines.pii.stage import audit_rows, outcome, policy_hash
 from schemas.tables import SILVER_REDACTED
 
 log = logging.getLogger("lakehouse")
@@ -73,6 +74,7 @@ def run_pii(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | No
         log.info("pii: audit hashes salted from %s", salt_from)
         phash = policy_hash(policy, lic, languages, ner)
         docs = pending(lake, cfg, datasets).drop("title")
+        rows_in = docs.select("doc_id").count()      # counted from the input, not from the outcome
         if p["partitions"]:
             docs = docs.repartition(int(p["partitions"]))
         timer = Timer(run)
@@ -81,23 +83,21 @@ def run_pii(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | No
         try:
             with timer("detect_seconds"):
                 by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}
-            rows_in = sum(by_reason.values())
-            kept = by_reason.get(None, 0)
+            n_kept = by_reason.get(None, 0)
             entity_counts = {r["entity_type"]: r["n"] for r in audit_rows(out).groupBy("entity_type")
                              .agg(F.sum("count").alias("n")).collect()}
             with timer("write_seconds"):
                 audit = audit_rows(out).select("*", F.lit(run.run_id).alias("run_id"),
                                                F.current_timestamp().alias("processed_at"))
                 lake.merge_insert("silver.pii_audit", audit, source_persisted=True)
-                if rows_in - kept:
-                    rej = reject_rows(out.where("reason IS NOT NULL"), STAGE, run.run_id, "reason", "detail")
-                    write_rejects(lake, rej)
+                rej = reject_rows(out.where("reason IS NOT NULL"), STAGE, run.run_id, "reason", "detail")
+                rejected = write_rejects(lake, rej, sum(by_reason.values()) - n_kept, STAGE)
                 stamped = {"n_chars": F.length("text").cast("long"), "run_id": F.lit(run.run_id),
                            "stage": F.lit(STAGE), "processed_at": F.current_timestamp(),
                            "pipeline_version": F.lit(pipeline_version()), "pii_policy": F.lit(phash)}
                 rows = out.where("reason IS NULL").select(
                     *[stamped.get(f.name, F.col(f.name)).alias(f.name) for f in SILVER_REDACTED.fields])
-                written = lake.merge_insert(OUT, rows, source_persisted=True) if kept else 0
+                written, kept = lake.insert_counted(OUT, rows, n_kept, source_persisted=True)
         finally:
             out.unpersist()
         seconds = time.monotonic() - t0
@@ -107,8 +107,8 @@ def run_pii(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | No
             if k:
                 run.metric(f"rejected.{k}", v)
         run.metric("docs_per_s", rows_in / seconds if seconds else 0.0)
-        run.count(rows_in=rows_in, kept=kept, rejected=rows_in - kept, written=written)
-        summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rows_in - kept,
+        run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)
+        summary = {"run_id": run.run_id, "rows_in": rows_in, "kept": kept, "rejected": rejected,
                    "written": written, "dropped": {k: v for k, v in by_reason.items() if k},
                    "entities": dict(sorted(entity_counts.items())), "policy": phash, "seconds": round(seconds, 2)}
     log.info("pii done: %s", summary)

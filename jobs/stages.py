@@ -113,7 +113,8 @@ PIPELINE: list[Stage] = [
           reads=("silver.redacted_documents",), writes=("gold.tokens", "gold.token_counts", "ops.rejects"),
           config={"tokenize": C.TokenizeConfig}),
     Stage("export", "mix, pack and write Megatron .bin/.idx shards into gold.exports",
-          reads=("gold.tokens",), writes=("gold.exports",), config={"export": C.ExportConfig, "mixing": C.MixingConfig},
+          reads=("gold.tokens",), writes=("gold.exports", "gold.export_docs"),
+          config={"export": C.ExportConfig, "mixing": C.MixingConfig},
           extras=("train",), enabled_by="nightly.export", check="jobs.export:check_config"),
 ]
 

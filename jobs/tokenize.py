@@ -89,6 +89,7 @@ def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str]
         vocab = publish_vocab(lake, cfg)
         timer = Timer(run)
         docs = pending_text(lake, cfg, datasets)
+        rows_in = docs.select("doc_id").count()      # counted from the input, not from the outcome
         if t["partitions"]:
             docs = docs.repartition(t["partitions"])
         t0 = time.monotonic()
@@ -99,18 +100,17 @@ def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str]
             with timer("encode_seconds"):
                 stats = encoded.agg(F.count("*").alias("n"), F.sum(F.when(F.col("n_tokens") == 0, 1).otherwise(0))
                                     .alias("empty"), F.sum("n_tokens").alias("tokens")).collect()[0]
-            rows_in, rejected, new_tokens = stats["n"], stats["empty"] or 0, stats["tokens"] or 0
+            n_out, n_empty, new_tokens = stats["n"], stats["empty"] or 0, stats["tokens"] or 0
             with timer("write_seconds"):
                 rows = encoded.where("n_tokens > 0").select(
                     *[c for c in CARRIED], F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
                     F.current_timestamp().alias("processed_at"), F.lit(pipeline_version()).alias("pipeline_version"),
                     F.lit("text").alias("modality"), F.lit(0).alias("segment"), "tokens", "n_tokens",
                     F.lit(vocab.version).alias("vocab_version"))
-                written = lake.merge_insert("gold.tokens", rows, source_persisted=True) if rows_in else 0
-                if rejected:
-                    rej = reject_rows(encoded.where("n_tokens = 0"), STAGE, run.run_id, F.lit("empty_text"),
-                                      F.lit("no tokens after encoding"))
-                    write_rejects(lake, rej)
+                written, kept = lake.insert_counted("gold.tokens", rows, n_out - n_empty, source_persisted=True)
+                rej = reject_rows(encoded.where("n_tokens = 0"), STAGE, run.run_id, F.lit("empty_text"),
+                                  F.lit("no tokens after encoding"))
+                rejected = write_rejects(lake, rej, n_empty, STAGE)
             with timer("count_seconds"):
                 counts = count_tokens(lake, run.run_id, vocab.version) if lake.exists("gold.tokens") else []
         finally:
@@ -127,9 +127,9 @@ def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str]
             run.metric(f"tokens.modality.{k}", v)
         for k, v in by_lang.items():
             run.metric(f"tokens.lang.{k}", v)
-        run.count(rows_in=rows_in, kept=rows_in - rejected, rejected=rejected, written=written)
+        run.count(rows_in=rows_in, kept=kept, rejected=rejected, written=written)
         summary = {"run_id": run.run_id, "vocab_version": vocab.version, "rows_in": rows_in,
-                   "kept": rows_in - rejected, "rejected": rejected, "written": written, "new_tokens": new_tokens,
+                   "kept": kept, "rejected": rejected, "written": written, "new_tokens": new_tokens,
                    "tokens_by_modality": by_mod, "seconds": round(seconds, 2)}
     log.info("tokenize done: %s", summary)
     return summary

@@ -27,8 +27,9 @@ QUERIES = {
     "rejects": "SELECT stage, reason, detail, ref_doc_id, run_id, rejected_at FROM ops.rejects "
                "WHERE doc_id = '{doc_id}'",
     "tokens": "SELECT modality, segment, n_tokens, vocab_version, run_id FROM gold.tokens WHERE doc_id = '{doc_id}'",
-    "shards": "SELECT export_id, shard, path_prefix, bin_sha256, input_versions['gold.tokens'] AS gold_version, "
-              "run_id FROM gold.exports WHERE array_contains(doc_ids, '{doc_id}')",
+    "shards": "SELECT e.export_id, e.shard, e.path_prefix, e.bin_sha256, e.input_versions['gold.tokens'] AS "
+              "gold_version, d.copies, e.run_id FROM gold.export_docs d JOIN gold.exports e ON e.export_id = "
+              "d.export_id AND array_contains(d.shards, e.shard) WHERE d.doc_id = '{doc_id}'",
     "runs": "SELECT run_id, stage, status, config_hash, code_version, started_at FROM ops.runs "
             "WHERE run_id IN ({run_ids})",
 }
@@ -57,7 +58,7 @@ def doc_story(lake, doc_id: str) -> dict:
         "pii_audit": _rows(lake, "silver.pii_audit", q["pii_audit"]),
         "rejects": _rows(lake, "ops.rejects", q["rejects"]),
         "tokens": _rows(lake, "gold.tokens", q["tokens"]),
-        "shards": _rows(lake, "gold.exports", q["shards"]),
+        "shards": _rows(lake, "gold.export_docs", q["shards"]),
     }
     parts = ("clean", "silver", "pii", "pii_audit", "rejects", "tokens", "shards")
     run_ids = sorted({r["run_id"] for part in parts for r in story[part]}
@@ -72,8 +73,10 @@ def doc_story(lake, doc_id: str) -> dict:
     return story
 
 
-def shard_story(lake, shard: str) -> dict:
-    """A shard named `<export_id>:<n>` or by its path prefix (with or without .bin/.idx)."""
+def shard_story(lake, shard: str, max_docs: int = 50) -> dict:
+    """A shard named `<export_id>:<n>` or by its path prefix (with or without .bin/.idx): its
+    files, checksums and inputs, the sources of its documents (aggregated in Spark) and the
+    first `max_docs` of its doc ids (all are counted)."""
     lake.activate()
     if not lake.exists("gold.exports"):
         return {"shard": shard, "found": False}
@@ -87,7 +90,10 @@ def shard_story(lake, shard: str) -> dict:
     if not rows:
         return {"shard": shard, "found": False}
     row = rows[0].asDict(recursive=True)
-    docs = lake.spark.createDataFrame([(d,) for d in row["doc_ids"]], "doc_id string")
+    docs = (lake.read("gold.export_docs").where((F.col("export_id") == row["export_id"])
+                                                & F.array_contains("shards", row["shard"])).select("doc_id")
+            if lake.exists("gold.export_docs") else lake.spark.createDataFrame([], "doc_id string"))
+    doc_ids = [r.doc_id for r in docs.orderBy("doc_id").limit(max_docs).collect()]
     sources = []
     if lake.exists("bronze.documents"):
         sources = [r.asDict() for r in lake.read("bronze.documents").join(docs, "doc_id")
@@ -99,4 +105,4 @@ def shard_story(lake, shard: str) -> dict:
             "checksums": {"bin": row["bin_sha256"], "idx": row["idx_sha256"], "docs": row["docs_sha256"]},
             "n_sequences": row["n_sequences"], "n_tokens": row["n_tokens"], "n_docs": row["n_docs"],
             "input_versions": row["input_versions"], "vocab_version": row["vocab_version"],
-            "doc_ids": row["doc_ids"], "sources": sources, "run": run}
+            "doc_ids": doc_ids, "sources": sources, "run": run}

@@ -80,6 +80,12 @@ class IngestMedia(Section):
                                                              "bronze.media")
 
 
+class ErrorBudget(Section):
+    share: float = Field(0.05, ge=0, le=1, description="fail the run when more than this share of the input ...")
+    min_rows: int = Field(10, ge=1, description="... and at least this many records failed in a library "
+                                                "(extractor_error, probe_error) rather than in their data")
+
+
 class IngestConfig(Section):
     default_license: str = _d("unknown", "license of records and datasets that state none")
     max_body_bytes: int = Field(16 << 20, gt=0, description="larger records are rejected as too_large")
@@ -88,6 +94,7 @@ class IngestConfig(Section):
     fields: IngestFields = _d(IngestFields, "field names tried, in order, in JSONL and Parquet dumps")
     datasets: dict[str, IngestDataset] = _d({}, "per-dataset defaults")
     media: IngestMedia = _d(IngestMedia, "media files (bronze.media)")
+    error_budget: ErrorBudget = _d(ErrorBudget, "probe_error records (a media library failing) that fail the run")
 
 
 # -- clean -------------------------------------------------------------------------------------
@@ -174,6 +181,7 @@ class CleanConfig(Section):
     skip_selectors: list[str] | None = _d(None, "CSS selectors resiliparse drops; null = the built-in list")
     lid: LidConfig = _d(LidConfig, "language identification")
     quality: QualityConfig = _d(QualityConfig, "quality classifier")
+    error_budget: ErrorBudget = _d(ErrorBudget, "extractor_error records (the extractor failing) that fail the run")
     rules: dict[str, Rule] = _d(CLEAN_RULES, "heuristic rules: each fails a document when its signal is < min or "
                                              "> max; the first failing rule is the reject reason")
 
@@ -186,10 +194,14 @@ class DedupConfig(Section):
     seed: int = _d(1, "permutation seed")
     ngram: int = Field(5, gt=0, description="word n-grams for space-delimited text")
     cjk_ngram: int = Field(5, gt=0, description="character n-grams for Chinese/Japanese")
+    bucket_window: int = Field(2, ge=1, le=16, description="LSH bucket members (ordered by a hash) are paired "
+                                                           "with this many next ones, then Jaccard-checked")
     verify_threshold: float | None = Field(0.75, ge=0, le=1, description="keep an LSH pair only if its estimated "
                                                                        "Jaccard reaches this; null: no check")
-    broadcast_rows: int = Field(2_000_000, ge=0, description="runs with at most this many new documents ship "
-                                                             "their marks to every task (no shuffle of the text)")
+    broadcast_rows: int = Field(500_000, ge=0, description="runs with at most this many new documents ship "
+                                                           "their marks (~120 B each) to every task when updating "
+                                                           "silver.documents (no shuffle of the text); above, a "
+                                                           "shuffle join")
 
     @model_validator(mode="after")
     def _bands(self):
@@ -218,7 +230,9 @@ class PiiConfig(Section):
     require_dedup: bool = _d(True, "only rows dedup kept (dup_keep)")
     partitions: int | None = Field(None, gt=0, description="repartition the pending documents to this many tasks")
     min_score: float = Field(0.5, ge=0, le=1, description="a span counts from this presidio score")
-    salt_env: str = _d("LAKEHOUSE_PII_SALT", "audit hash salt; unset: a random salt kept in <lake>/_ops/pii_salt")
+    salt_env: str = _d("LAKEHOUSE_PII_SALT", "environment variable holding the audit hash salt (first choice)")
+    salt_file: str | None = _d(None, "file holding the salt (a mounted secret); null: for a local lake, one made "
+                                     "once under ~/.config/lakehouse/pii-salt/ (pipelines/pii/salt.py)")
     entities: dict[str, PiiEntity] = _d(
         {"PHONE_NUMBER": {"min_score": 0.4},   # libphonenumber-validated numbers score 0.4 without context
          "IP_ADDRESS": {"action": "redact"}, "SECRET": {"action": "redact"}},

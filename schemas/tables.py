@@ -119,6 +119,8 @@ MINHASH = StructType([
     _s("quality_tier"),
     StructField("fetch_time", TimestampType()),
     StructField("kept", BooleanType(), False),                 # representative: part of the index
+    _s("cluster_id"),                  # its cluster's dup_cluster_id, which later members take
+    StructField("cluster_size", LongType()),                  # members so far (a kept row's is kept up to date)
     _s("params", False),               # num_perm/seed/ngram/bands/rows the signature was made with
     _s("run_id", False),
     StructField("processed_at", TimestampType(), False),
@@ -183,8 +185,7 @@ GOLD_EXPORTS = StructType([
     StructField("n_sequences", LongType(), False),
     StructField("n_tokens", LongType(), False),        # real tokens (eod included, padding not)
     StructField("n_pad", LongType(), False),
-    StructField("n_docs", LongType(), False),
-    StructField("doc_ids", ArrayType(StringType(), False), False),
+    StructField("n_docs", LongType(), False),          # its documents: gold.export_docs
     StructField("input_versions", MapType(StringType(), LongType()), False),
     _s("vocab_version", False),
     StructField("seq_length", IntegerType(), False),
@@ -192,6 +193,17 @@ GOLD_EXPORTS = StructType([
     _s("run_id", False),
     StructField("exported_at", TimestampType(), False),
     _s("pipeline_version", False),
+])
+
+GOLD_EXPORT_DOCS = StructType([
+    _s("export_id", False),
+    _s("doc_id", False),
+    StructField("segment", IntegerType(), False),
+    _s("modality", False),
+    StructField("shards", ArrayType(IntegerType(), False), False),   # the shards that hold a copy of it
+    StructField("copies", IntegerType(), False),      # times it was selected (whole repeats + one)
+    _s("run_id", False),
+    StructField("exported_at", TimestampType(), False),
 ])
 
 GOLD_TOKEN_COUNTS = StructType([
@@ -284,6 +296,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               description="token ids per document/segment in the unified vocabulary", properties=_CDF),
     TableSpec("gold.exports", GOLD_EXPORTS, ("export_id", "shard"), lineage=False,
               description="one row per exported Megatron shard: files, checksums, doc ids, input versions"),
+    TableSpec("gold.export_docs", GOLD_EXPORT_DOCS, ("export_id", "doc_id", "segment"), lineage=False,
+              description="the documents of each export and the shards that hold them, written by the shard "
+                          "writers (what `lakehouse lineage` and the shard query read)"),
     TableSpec("gold.token_counts", GOLD_TOKEN_COUNTS,
               ("run_id", "modality", "lang", "dataset", "quality_tier"), lineage=False,
               description="tokens by modality, language, dataset and tier, per tokenize run"),

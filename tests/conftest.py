@@ -2,6 +2,8 @@
 a generated crawl through one local nightly, the reference for the cluster and s3a runs."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from jobs.common.config import load_config, updated
@@ -15,6 +17,8 @@ TEST_OVERRIDES = [
     "spark.conf.spark.driver.memory=3g",
 ]
 SAMPLE_DATASETS = ("sample-web", "sample-wet", "sample-dumps")
+# one PII audit salt for every test lake and subprocess (tests/test_integrity.py checks where salts come from)
+os.environ.setdefault("LAKEHOUSE_PII_SALT", "lakehouse-tests-salt")
 
 
 def test_config(root) -> dict:
@@ -171,6 +175,9 @@ CRAWL_COLUMNS = {"bronze.documents": ["doc_id", "source_record", "content_sha256
                  "silver.documents": ["doc_id", "text", "lang", "quality_tier", "quality_score"],
                  "ops.rejects": ["reject_id", "stage", "reason"]}
 CRAWL_COUNTED = ("bronze.documents", "silver.documents", "silver.redacted_documents", "gold.tokens", "ops.rejects")
+# tables whose content (Lake.fingerprint) a killed-and-resumed nightly must reproduce
+FINGERPRINTED = ("bronze.documents", "silver.documents", "silver.text_signals", "silver.minhash",
+                 "silver.redacted_documents", "silver.pii_audit", "gold.tokens", "ops.rejects", "ops.ingest_files")
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +197,8 @@ def _crawl(spark, tmp_path_factory):
     snapshot = {"rows": {t: Counter(tuple(r) for r in lake.read(t).select(*cols).collect())
                          for t, cols in CRAWL_COLUMNS.items()},
                 "counts": {t: lake.read(t).count() for t in CRAWL_COUNTED},
-                "tokens": sorted(r.doc_id for r in lake.read("gold.tokens").select("doc_id").collect())}
+                "tokens": sorted(r.doc_id for r in lake.read("gold.tokens").select("doc_id").collect()),
+                "fingerprints": {t: lake.fingerprint(t) for t in FINGERPRINTED}}
     return {"lake": lake, "cfg": cfg, "inbox": inbox, "files": files, "report": report, "snapshot": snapshot}
 
 

@@ -96,12 +96,53 @@ def test_crafted_documents_cluster_correctly_then_incrementally(spark, lake_at, 
     s = states(lake)
     assert s["late"][2] is False and s["late"][0] == s["en_x"][0] and s["en_x"][2] is True  # old decision stands
     assert s["fresh"][2] is True
-    assert s["new_c"][2] is False and s["new_c"][1] == 3 and s["old_a"][2] and s["old_b"][2]
+    # new_c bridges the kept old_a and old_b: it joins the representative's cluster (old_a, 2 members);
+    # old_b keeps its own id (old decisions stand)
+    assert s["new_c"][2] is False and s["new_c"][0] == "old_a" and s["new_c"][1] == 2
+    assert s["old_a"][2] and s["old_b"][2] and s["old_b"][0] == "old_b"
     rej = {r.doc_id: r for r in lake.read("ops.rejects").where("doc_id IN ('late', 'new_c')").collect()}
     assert rej["late"].reason == "near_duplicate" and rej["late"].ref_doc_id == "en_x"
     assert rej["new_c"].reason == "near_duplicate" and rej["new_c"].ref_doc_id in ("old_a", "old_b")
     # kept documents of the pool: fresh and the old en_x, old_a and old_b; A and B share a cluster
     assert inc["dup_rate_after"] == 0.5
+
+    # a third run: another copy of en_x whose doc_id sorts first still takes the stored cluster id,
+    # and the cluster's latest row counts every member of the three runs
+    lake.merge_insert("silver.documents", spark.createDataFrame(
+        silver_rows([("aaa_late2", "en", edit("\n\n".join(TEXTS["en"][30:34]), 0.02, 11), "mid")], "clean-3"),
+        SILVER_DOCUMENTS))
+    third = run_dedup(spark, lake, cfg)
+    assert third["rows_in"] == 1 and third["rejected"] == 1
+    s = states(lake)
+    assert s["aaa_late2"] == ("en_x", 3, False) and s["late"][0] == s["en_x"][0] == "en_x"
+    clusters = {r.dup_cluster_id: (r.docs, r.kept) for r in spark.sql(
+        "SELECT dup_cluster_id, count(*) AS docs, max_by(doc_id, dup_keep) AS kept FROM silver.documents "
+        "WHERE dup_cluster_size > 1 GROUP BY dup_cluster_id").collect()}          # the README's cluster query
+    assert clusters["en_x"] == (3, "en_x") and clusters[s["en_b"][0]] == (3, "en_b")
+    assert lake.read("silver.minhash").where("cluster_id = 'en_x'").count() == 3
+
+
+def test_bucket_pairs_beyond_its_minimum(spark):
+    """Two near-duplicates that share an LSH bucket with a smaller, dissimilar doc_id: a star
+    on the bucket's minimum checks only min-b1 and min-b2 (both fail) and never links them."""
+    import numpy as np
+
+    from pipelines.dedup.components import connected_components
+    from pipelines.dedup.stage import candidate_edges
+
+    rng = np.random.default_rng(3)
+    b1 = rng.integers(0, 2 ** 32, 112, dtype=np.uint32)
+    b2 = b1.copy()
+    b2[:10] = rng.integers(0, 2 ** 32, 10, dtype=np.uint32)               # estimated Jaccard ~0.91
+    other = rng.integers(0, 2 ** 32, 112, dtype=np.uint32)
+    rows = [(d, f"h{d}", None, [7, int(rng.integers(1 << 40))], sig.tobytes())
+            for d, sig in (("a_min", other), ("b1", b1), ("b2", b2))]
+    pool = spark.createDataFrame(rows, "doc_id string, norm_hash string, url_norm string, bands array<long>, "
+                                       "signature binary")
+    edges = {(r.src, r.dst) for r in candidate_edges(pool, 0.75, window=2).collect()}
+    assert edges == {("b1", "b2")}
+    roots = {r.node: r.root for r in connected_components(candidate_edges(pool, 0.75, window=2)).collect()}
+    assert roots == {"b1": "b1", "b2": "b1"}
 
 
 def test_sample_duplicates_found(deduped, spark):

@@ -97,12 +97,22 @@ def test_export_writes_megatron_shards_with_recoverable_boundaries(exported, spa
     gold = {r.doc_id: np.array(r.tokens, np.int32) for r in lake.read("gold.tokens").select("doc_id", "tokens").collect()}
     rows = lake.read("gold.exports").where(F.col("export_id") == man["export_id"]).collect()
     assert len(rows) == summary["shards"]
+    held: dict[int, set] = {}
+    docs = lake.read("gold.export_docs").where(F.col("export_id") == man["export_id"]).collect()
+    for d in docs:
+        for s in d.shards:
+            held.setdefault(s, set()).add(d.doc_id)
+    run = lake.read("ops.runs").where(F.col("run_id") == summary["run_id"]).first()
+    assert run.rows_kept == summary["docs_selected"] == len(docs) > 0          # counted from what was written
+    assert run.rows_in == summary["docs_in_pool"] == run.rows_kept + run.metrics.get("rows_skipped", 0.0)
+    assert sum(d.copies for d in docs) >= len(docs)
     total = 0
     for r in rows:
         ds = IndexedDataset(r.path_prefix)
         assert len(ds) == r.n_sequences and all(ds.sequence_lengths == 128)
         spans = pq.read_table(r.path_prefix + ".docs.parquet").to_pandas()
-        assert set(spans.doc_id) == set(r.doc_ids) and r.input_versions["gold.tokens"] >= 0
+        assert set(spans.doc_id) == held[r.shard] and len(held[r.shard]) == r.n_docs
+        assert r.input_versions["gold.tokens"] >= 0
         for seq, group in spans.groupby("seq"):
             tokens = ds[int(seq)]
             for s in group.itertuples():

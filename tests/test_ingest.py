@@ -56,8 +56,9 @@ def test_licenses_and_provenance(sample_lake):
 
 def test_media_references_with_probed_metadata(sample_lake):
     lake, _, runs = sample_lake
-    media = {r["source_record"]: r for r in lake.read("bronze.media").collect()}
+    media = {r["source_record"].rsplit("/", 1)[1]: r for r in lake.read("bronze.media").collect()}
     assert set(media) == {"tone-440.wav", "tone-880.wav", "red.png", "gradient.jpg"}
+    assert all(r.source_record == r.source_uri for r in media.values())      # the full URI, never a basename
     assert media["tone-440.wav"].duration_s == pytest.approx(1.0) and media["tone-880.wav"].sample_rate == 16000
     assert (media["red.png"].width, media["red.png"].height) == (64, 48) and media["red.png"].media_type == "image"
     assert media["gradient.jpg"].mime_type == "image/jpeg" and media["tone-440.wav"].content is not None

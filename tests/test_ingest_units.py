@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 
 import pytest
 
@@ -110,7 +111,75 @@ def test_jsonl_reader_reasons(tmp_path, ctx):
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode() + b'{"text": "caf\xe9"}\n'))
     rows = list(iter_jsonl(open(path, "rb"), f"file:{path}", "ds", ctx))
     assert [r["reason"] for r in rows] == [None, "bad_json", "missing_text", "bad_json", "decode_error"]
-    assert rows[0]["license"] == "CC0-1.0" and rows[0]["source_record"] == "d.jsonl.gz:line=1"
+    assert rows[0]["license"] == "CC0-1.0" and rows[0]["source_record"] == f"file:{path}:line=1"
+
+
+def test_bad_lines_are_rejected_in_bounded_memory(tmp_path, ctx):
+    """A 40 MB line, JSON nested 100,000 deep, a lone surrogate and a gzip bomb: each one
+    reject, read in bounded memory, the records around them kept."""
+    import dataclasses
+    import resource
+
+    ctx = dataclasses.replace(ctx, max_body_bytes=1 << 20)
+    ok = json.dumps({"text": "fine"}).encode()
+    body = b"\n".join([ok, b'{"text": "' + b"x" * (40 << 20) + b'"}', b"[" * 100_000 + b"]" * 100_000,
+                        b'{"text": "\\ud800 alone"}', ok]) + b"\n"
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(body)
+    rows = list(iter_jsonl(open(path, "rb"), f"file:{path}", "ds", ctx))
+    assert [r["reason"] for r in rows] == [None, "too_large", "bad_json", "decode_error", None]
+    assert rows[1]["source_record"] == f"file:{path}:line=2" and "nested too deeply" in rows[2]["detail"]
+    assert rows[4]["source_offset"] == len(body) - len(ok) - 1
+    bomb = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:          # 1 GiB of zeros in ~1 MB, one "line"
+        for _ in range(1024):
+            fh.write(b"0" * (1 << 20))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rows = list(iter_jsonl(open(bomb, "rb"), f"file:{bomb}", "ds", ctx))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert [r["reason"] for r in rows] == ["too_large"] and "1073741824 bytes" in rows[0]["detail"]
+    assert grown_mb < 200, grown_mb
+
+
+def test_decompressed_output_per_read_is_bounded():
+    import zstandard
+
+    for packed in (gzip.compress(b"\0" * (256 << 20)), zstandard.ZstdCompressor().compress(b"\0" * (256 << 20))):
+        src = Decompressed(io.BytesIO(packed))
+        largest, total = 0, 0
+        while chunk := src.read(1 << 16):
+            total += len(chunk)
+            largest = max(largest, len(src._buf))
+        assert total == 256 << 20 and not src.truncated and src.error is None
+        assert largest <= 32 << 20, largest
+    # a member bigger than one step's output, then another: nothing repeated, nothing lost
+    body = bytes(range(256)) * ((9 << 20) // 256)
+    src = Decompressed(io.BytesIO(gzip.compress(body, mtime=0) + gzip.compress(b"tail", mtime=0)))
+    assert src.read() == body + b"tail" and not src.truncated
+
+
+def test_listing_never_follows_folder_links_and_never_opens_a_fifo(tmp_path):
+    import os
+
+    from pipelines.ingest import _list_local
+    from pipelines.ingest.streams import UnreadableInput, open_uri
+
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.jsonl").write_text('{"text": "x"}\n')
+    os.symlink(root, root / "sub" / "loop")              # a folder link back up: a loop if followed
+    os.symlink(root / "self", root / "self")              # a link to itself
+    os.mkfifo(root / "pipe.jsonl")
+    (root / "50%41off.jsonl").write_text('{"text": "y"}\n')
+    found = {u.removeprefix(f"file:{root}/"): size for u, size, _ in _list_local(str(root))}
+    assert found == {"sub/a.jsonl": 14, "sub/loop": found["sub/loop"], "self": 0, "pipe.jsonl": 0,
+                     "50%41off.jsonl": 14}
+    for name, why in (("pipe.jsonl", "not a regular file (FIFO)"), ("sub/loop", "not a regular file (directory)"),
+                      ("self", "Too many levels of symbolic links")):
+        with pytest.raises(UnreadableInput, match=re.escape(why)):
+            open_uri(f"file:{root}/{name}")
+    with open_uri(f"file:{root}/50%41off.jsonl") as fh:   # the name is never URL-decoded
+        assert fh.read() == b'{"text": "y"}\n'
 
 
 def test_cn_id_check_digit_matches_gb11643():

@@ -9,7 +9,7 @@ from pipelines.lineage import doc_story, shard_story
 def test_shard_back_to_warc_record_and_a_dropped_document(exported, spark):
     lake, cfg, summary = exported
     shard = lake.read("gold.exports").orderBy("shard").first()
-    story = shard_story(lake, f"{shard.export_id}:{shard.shard}")
+    story = shard_story(lake, f"{shard.export_id}:{shard.shard}", max_docs=10 ** 6)
     assert story["found"] and story["n_docs"] == len(story["doc_ids"]) == shard.n_docs
     assert story["input_versions"]["gold.tokens"] == shard.input_versions["gold.tokens"]
     assert sum(s["docs"] for s in story["sources"]) == shard.n_docs

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from corpora.sample import generate_warcs
 from jobs.common.config import updated
 from jobs.nightly import LOCK, LockHeld, run_nightly
-from tests.conftest import TEST_OVERRIDES, nightly_cfg
+from tests.conftest import FINGERPRINTED, TEST_OVERRIDES, nightly_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,13 +71,12 @@ def test_lock_refuses_a_second_nightly(lake_at, tmp_path):
     assert report["status"] == "succeeded"
 
 
-def test_killed_nightly_is_completed_by_the_next(lake_at, tmp_path):
-    """A nightly killed (SIGKILL) in the middle of dedup; the next one finishes the job with
-    nothing lost or doubled."""
+def test_killed_nightly_is_completed_by_the_next(crawl, lake_at, tmp_path):
+    """A nightly of the crawl's two files killed (SIGKILL) in the middle of dedup; the next one
+    finishes the job: every table's content equals that of the crawl's uninterrupted nightly."""
     lake, cfg = lake_at(tmp_path / "lake")
-    inbox = tmp_path / "inbox"
-    generate_warcs(inbox, 40, n_files=2, seed=3)
-    cfg = nightly_cfg(cfg, inbox)
+    cfg = updated(nightly_cfg(cfg, crawl["inbox"]), {"nightly": {"inputs": [
+        {"dataset": "crawl", "paths": [str(f) for f in crawl["files"]]}]}})
     profile = tmp_path / "nightly-test.yaml"
     import yaml
 
@@ -105,6 +104,7 @@ def test_killed_nightly_is_completed_by_the_next(lake_at, tmp_path):
     assert_accounted(lake)
     assert lake.read("gold.tokens").count() > 0
     assert lake.read("ops.runs").where(F.col("stage") == "dedup").where("status = 'succeeded'").count() == 1
+    assert {t: lake.fingerprint(t) for t in FINGERPRINTED} == crawl["snapshot"]["fingerprints"]
 
 
 def test_cron_runs_the_nightly():

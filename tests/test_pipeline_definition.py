@@ -199,7 +199,7 @@ def test_failed_run_sends_a_fail_event_with_its_traceback(lake_at, tmp_path):
     got = [json.loads(line) for line in events.read_text().splitlines()]
     assert [e["eventType"] for e in got] == ["START", "FAIL"]
     assert got[1]["job"] == {"namespace": "lakehouse", "name": "lakehouse.export", "facets": got[1]["job"]["facets"]}
-    assert [o["name"] for o in got[1]["outputs"]] == ["gold.exports"]
+    assert [o["name"] for o in got[1]["outputs"]] == ["gold.exports", "gold.export_docs"]
     err = got[1]["run"]["facets"]["errorMessage"]
     assert "gold.tokens does not exist" in err["message"] and "Traceback" in err["stackTrace"]
     row = lake.read("ops.runs").where("stage = 'export' AND status = 'failed'").first()

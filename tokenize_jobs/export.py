@@ -4,11 +4,15 @@ Each Spark task receives whole shards (rows partitioned by (modality, shard) and
 a seeded key), packs their documents (tokenize_jobs/pack.py) and writes each packed
 sequence as one Megatron document with megatron-core's own IndexedDatasetBuilder, plus a
 `<prefix>.docs.parquet` of document spans per sequence. Files are written under temporary
-names and renamed when complete, then checksummed; the task yields one row per shard.
+names unique to the task attempt (a retried or speculative attempt never writes into another
+one's files) and renamed when complete, then checksummed. The task yields one `shard` row per
+shard and one `doc` row per document of it (doc_id, segment, copies): the export's document
+list is written by the executors, never gathered on the driver.
 """
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,12 +22,13 @@ import pyarrow.parquet as pq
 from quality_models.models import sha256_file
 from tokenize_jobs.pack import pack
 
-SHARD_ROW = pa.schema([
-    ("modality", pa.string()), ("shard", pa.int32()), ("path_prefix", pa.string()),
-    ("bin_sha256", pa.string()), ("idx_sha256", pa.string()), ("docs_sha256", pa.string()),
-    ("bytes", pa.int64()), ("n_sequences", pa.int64()), ("n_tokens", pa.int64()), ("n_pad", pa.int64()),
-    ("n_docs", pa.int64()), ("doc_ids", pa.list_(pa.string())),
-])
+SHARD_FIELDS = [("path_prefix", pa.string()), ("bin_sha256", pa.string()), ("idx_sha256", pa.string()),
+                ("docs_sha256", pa.string()), ("bytes", pa.int64()), ("n_sequences", pa.int64()),
+                ("n_tokens", pa.int64()), ("n_pad", pa.int64()), ("n_docs", pa.int64())]
+DOC_FIELDS = [("doc_id", pa.string()), ("segment", pa.int32()), ("copies", pa.int32())]
+# what the writer tasks yield: kind = shard (the SHARD_FIELDS set) or doc (the DOC_FIELDS set)
+WRITER_OUT = pa.schema([("kind", pa.string()), ("modality", pa.string()), ("shard", pa.int32()),
+                        *SHARD_FIELDS, *DOC_FIELDS])
 SPANS = pa.schema([("seq", pa.int64()), ("doc_id", pa.string()), ("copy", pa.int32()), ("start", pa.int32()),
                    ("length", pa.int32()), ("piece", pa.int32()), ("n_pieces", pa.int32())])
 
@@ -38,7 +43,7 @@ def write_shard(prefix: str, docs, seq_length: int, eod: int, pad: int, open_max
     from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
 
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
-    tmp = prefix + ".tmp"
+    tmp = f"{prefix}.{uuid.uuid4().hex[:12]}.tmp"     # this attempt's own files
     builder = IndexedDatasetBuilder(tmp + ".bin", dtype=np.int32)
     spans = {k: [] for k in SPANS.names}
     n_seq = n_pad = 0
@@ -60,12 +65,12 @@ def write_shard(prefix: str, docs, seq_length: int, eod: int, pad: int, open_max
             "idx_sha256": sha256_file(prefix + ".idx"), "docs_sha256": sha256_file(prefix + ".docs.parquet"),
             "bytes": sum(os.path.getsize(prefix + e) for e in (".bin", ".idx", ".docs.parquet")),
             "n_sequences": n_seq, "n_tokens": n_seq * seq_length - n_pad, "n_pad": n_pad,
-            "n_docs": len(doc_ids), "doc_ids": sorted(doc_ids)}
+            "n_docs": len(doc_ids)}
 
 
 def shard_writer_fn(out_dir: str, seq_length: int, eod: int, pad: int, open_max: int = 64):
-    """mapInArrow body over rows (modality, shard, doc_id, copy, tokens) sorted by
-    (modality, shard, key): writes each shard, yields SHARD_ROW rows."""
+    """mapInArrow body over rows (modality, shard, doc_id, segment, copy, tokens) sorted by
+    (modality, shard, key): writes each shard, yields WRITER_OUT rows."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         def rows():
@@ -74,21 +79,31 @@ def shard_writer_fn(out_dir: str, seq_length: int, eod: int, pad: int, open_max:
                 offsets = toks.offsets.to_numpy()
                 flat = toks.values.to_numpy(zero_copy_only=False)
                 mods, shards = b.column("modality").to_pylist(), b.column("shard").to_pylist()
-                ids, copies = b.column("doc_id").to_pylist(), b.column("copy").to_pylist()
+                ids, segs, copies = (b.column(c).to_pylist() for c in ("doc_id", "segment", "copy"))
                 for i in range(b.num_rows):
-                    yield (mods[i], shards[i]), (ids[i], copies[i], flat[offsets[i]:offsets[i + 1]])
+                    yield (mods[i], shards[i]), (ids[i], segs[i], copies[i], flat[offsets[i]:offsets[i + 1]])
 
         it = rows()
         current = next(it, None)
         while current is not None:
             key = current[0]
+            held: dict[tuple[str, int], int] = {}      # (doc_id, segment) -> copies in this shard
 
             def group():
                 nonlocal current
                 while current is not None and current[0] == key:  # noqa: B023 (consumed before key moves on)
-                    yield current[1]
+                    doc_id, segment, copy, ids = current[1]
+                    held[(doc_id, segment)] = held.get((doc_id, segment), 0) + 1  # noqa: B023
+                    yield doc_id, copy, ids
                     current = next(it, None)
             meta = write_shard(shard_prefix(out_dir, key[0], key[1]), group(), seq_length, eod, pad, open_max)
-            row = {"modality": key[0], "shard": key[1], **meta}
-            yield pa.RecordBatch.from_pylist([row], schema=SHARD_ROW)
+            yield pa.RecordBatch.from_pylist([{"kind": "shard", "modality": key[0], "shard": key[1], **meta}],
+                                             schema=WRITER_OUT)
+            docs = sorted(held.items())
+            cols = {f.name: pa.nulls(len(docs), f.type) for f in WRITER_OUT}
+            cols.update(kind=pa.array(["doc"] * len(docs)), modality=pa.array([key[0]] * len(docs)),
+                        shard=pa.array([key[1]] * len(docs), pa.int32()), doc_id=pa.array([d for (d, _), _ in docs]),
+                        segment=pa.array([s for (_, s), _ in docs], pa.int32()),
+                        copies=pa.array([c for _, c in docs], pa.int32()))
+            yield pa.RecordBatch.from_pydict(cols, schema=WRITER_OUT)
     return run

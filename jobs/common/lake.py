@@ -134,18 +134,25 @@ class Lake:
             b.execute()
             log.info("created %s at %s", name, self.path(name))
         else:
-            self._add_new_columns(spec)
+            self._evolve(spec)
         self.register(name)
         return spec
 
-    def _add_new_columns(self, spec: TableSpec) -> None:
-        """Schema evolution: columns a later release added to the spec (all nullable) are added."""
-        have = set(self.spark.read.format("delta").load(self.path(spec.name)).columns)
+    def _evolve(self, spec: TableSpec) -> None:
+        """Schema evolution: columns a later release added to the spec (all nullable) are added;
+        NOT NULL columns it dropped (gold.exports.doc_ids) become nullable, so writes go on."""
+        fields = self.spark.read.format("delta").load(self.path(spec.name)).schema.fields
+        have = {f.name for f in fields}
         new = [f for f in spec.schema.fields if f.name not in have]
+        where = f"delta.`{self.path(spec.name)}`"
         if new:
             cols = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in new)
-            self.spark.sql(f"ALTER TABLE delta.`{self.path(spec.name)}` ADD COLUMNS ({cols})")
+            self.spark.sql(f"ALTER TABLE {where} ADD COLUMNS ({cols})")
             log.info("added columns to %s: %s", spec.name, cols)
+        for f in fields:
+            if not f.nullable and f.name not in spec.schema.fieldNames():
+                self.spark.sql(f"ALTER TABLE {where} ALTER COLUMN {f.name} DROP NOT NULL")
+                log.info("%s.%s is no longer written: made nullable", spec.name, f.name)
 
     # -- reads and versions -----------------------------------------------------------
     def read(self, name: str, version: int | None = None) -> DataFrame:
@@ -160,6 +167,25 @@ class Lake:
         if not self.exists(name):
             return None
         return DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]["version"]
+
+    RUN_COLUMNS = frozenset({"run_id", "ingest_run_id", "processed_at", "rejected_at", "ingested_at", "exported_at",
+                             "counted_at", "pipeline_version"})
+
+    def fingerprint(self, name: str) -> str:
+        """`rows:hash` of a table's content, independent of row order and of which run wrote
+        what (RUN_COLUMNS are left out): equal after a killed-and-resumed run and after an
+        uninterrupted one. An order-free sum of 64-bit row hashes, computed in Spark."""
+        df = self.read(name)
+        cols = []
+        for f in df.schema.fields:
+            if f.name in self.RUN_COLUMNS:
+                continue
+            c = F.col(f.name)
+            if f.dataType.typeName() == "map":    # hash() does not take maps: their sorted entries
+                c = F.to_json(F.array_sort(F.map_entries(c)))
+            cols.append(c)
+        r = df.agg(F.count("*").alias("n"), F.sum(F.xxhash64(*cols).cast("decimal(38,0)")).alias("h")).first()
+        return f"{r['n']}:{r['h'] or 0}"
 
     # -- writes ------------------------------------------------------------------------
     def conform(self, name: str, df: DataFrame) -> DataFrame:
@@ -198,7 +224,26 @@ class Lake:
         finally:
             if prev is not None:
                 self.spark.conf.set(key, prev)
-        return self._inserted_since(name, before)
+        return self._metric_since(name, before, "numTargetRowsInserted")
+
+    def insert_counted(self, name: str, df: DataFrame, expected: int, check: bool = True,
+                       source_persisted: bool = False, within=None) -> tuple[int, int]:
+        """MERGE-insert `df`, which holds `expected` rows: (rows inserted, rows of df the table
+        holds afterwards), the latter being those inserted now plus, on a resumed run, those a
+        killed run had inserted. Rows are counted by key (`within` narrows the table, e.g. to
+        a partition) only when fewer were inserted than expected, so a lost write shows."""
+        if not expected:
+            return 0, 0
+        inserted = self.merge_insert(name, df, check=check, source_persisted=source_persisted)
+        if inserted == expected:
+            return inserted, inserted
+        if inserted > expected:
+            from jobs.common.runs import AccountingError
+
+            raise AccountingError(f"{name}: {inserted} rows inserted for {expected} written: a key twice in one run")
+        keys = list(table(name).keys)
+        target = self.read(name) if within is None else self.read(name).where(within)
+        return inserted, df.select(*keys).join(target.select(*keys), keys, "left_semi").count()
 
     def merge_upsert(self, name: str, df: DataFrame) -> None:
         """Update matching keys with all columns, insert the rest (used for ops.runs status)."""
@@ -208,23 +253,25 @@ class Lake:
         (DeltaTable.forPath(self.spark, self.path(name)).alias("t")
          .merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
 
-    def merge_update(self, name: str, df: DataFrame, columns: list[str], broadcast: bool = False) -> None:
-        """Set `columns` of existing rows from df, matched on the table's keys. `broadcast`:
-        ship df to every task instead of shuffling the table's rows (df must fit in memory)."""
+    def merge_update(self, name: str, df: DataFrame, columns: list[str], broadcast: bool = False) -> int:
+        """Set `columns` of existing rows from df, matched on the table's keys; returns the rows
+        updated. `broadcast`: ship df to every task instead of shuffling the table's rows (df
+        must fit in memory)."""
         spec = self.ensure(name)
         cond = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
         src = F.broadcast(df) if broadcast else df
+        before = self.version(name)
         (DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(src.alias("s"), cond)
          .whenMatchedUpdate(set={c: f"s.{c}" for c in columns}).execute())
+        return self._metric_since(name, before, "numTargetRowsUpdated")
 
     def append(self, name: str, df: DataFrame) -> None:
         self.ensure(name)
         self.conform(name, df).write.format("delta").mode("append").save(self.path(name))
 
-    def _inserted_since(self, name: str, before: int | None) -> int:
-        """Rows inserted by the commit after `before` (a MERGE that changes nothing commits nothing)."""
+    def _metric_since(self, name: str, before: int | None, metric: str) -> int:
+        """A metric of the commit after `before` (a MERGE that changes nothing commits nothing: 0)."""
         h = DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]
         if before is not None and h["version"] == before:
             return 0
-        m = h["operationMetrics"] or {}
-        return int(m.get("numTargetRowsInserted", m.get("numOutputRows", 0)))
+        return int((h["operationMetrics"] or {}).get(metric, 0))

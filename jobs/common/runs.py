@@ -105,6 +105,8 @@ class StageRun:
         self.output_tables: list[str] = []
         self._output_versions: dict[str, int] | None = None
         self.rows_in = self.rows_kept = self.rows_rejected = self.rows_written = None
+        self.rows_skipped = 0
+        self.broken: list[str] = []
         self.metrics: dict[str, float] = {}
         self.declared = stages.stage(stage) if stage in stages.names() else None
         self.events = emitter(cfg, lake.root)
@@ -119,8 +121,20 @@ class StageRun:
     def outputs(self, *tables: str) -> None:
         self.output_tables.extend(t for t in tables if t not in self.output_tables)
 
-    def count(self, rows_in: int, kept: int, rejected: int, written: int | None = None) -> None:
+    def count(self, rows_in: int, kept: int, rejected: int, written: int | None = None, skipped: int = 0) -> None:
+        """rows_in: counted from the input; kept and rejected: counted from what the writes left
+        in the tables (Lake.insert_counted, write_rejects); skipped: input that is neither, by
+        design (export: documents the mixture did not select). The run fails unless
+        rows_in = kept + rejected + skipped."""
         self.rows_in, self.rows_kept, self.rows_rejected, self.rows_written = rows_in, kept, rejected, written
+        self.rows_skipped = skipped
+        if skipped:
+            self.metric("rows_skipped", skipped)
+
+    def expect(self, what: str, expected: int, landed: int) -> None:
+        """Another count that must hold (e.g. a side table written for every input row)."""
+        if expected != landed:
+            self.broken.append(f"{what}: {landed} rows landed of {expected} written")
 
     def metric(self, name: str, value: float) -> None:
         self.metrics[name] = float(value)
@@ -169,9 +183,12 @@ class StageRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None and self.rows_in is not None and self.rows_in != self.rows_kept + self.rows_rejected:
-            exc = AccountingError(f"{self.stage}: rows_in {self.rows_in} != kept {self.rows_kept} "
-                                  f"+ rejected {self.rows_rejected}")
+        if exc is None and self.rows_in is not None and (
+                self.rows_in != self.rows_kept + self.rows_rejected + self.rows_skipped):
+            self.broken.insert(0, f"rows_in {self.rows_in} != kept {self.rows_kept} + rejected {self.rows_rejected}"
+                               + (f" + skipped {self.rows_skipped}" if self.rows_skipped else ""))
+        if exc is None and self.broken:
+            exc = AccountingError(f"{self.stage}: rows lost: {'; '.join(self.broken)}")
         if exc is None:
             self._write("succeeded")
             log.info("run %s succeeded: in=%s kept=%s rejected=%s written=%s", self.run_id,
@@ -225,9 +242,30 @@ def reject_rows(df: DataFrame, stage: str, run_id: str, reason, detail, ref_doc_
 
 
 def reject_id_col_of(stage: str, reason: F.Column) -> F.Column:
-    return F.sha2(F.concat_ws("\x1f", F.lit(stage), F.coalesce("source_record", "doc_id"), reason), 256)
+    """The reject's key: stage, the record's full source URI and position (source_record), its
+    doc_id and the reason; unique across the lake (reject ids of lakes written before 0.2
+    hashed stage, source_record or doc_id, and reason)."""
+    parts = [F.coalesce(F.col(c), F.lit("")) for c in ("source_uri", "source_record", "doc_id")]
+    return F.sha2(F.concat_ws("\x1f", F.lit(stage), *parts, reason), 256)
 
 
-def write_rejects(lake: Lake, rejects: DataFrame) -> int:
-    """MERGE reject rows into ops.rejects (insert-only on reject_id). Returns rows inserted."""
-    return lake.merge_insert("ops.rejects", rejects, check=False)
+def write_rejects(lake: Lake, rejects: DataFrame, expected: int, stage: str) -> int:
+    """MERGE `expected` reject rows of `stage` into ops.rejects (insert-only on reject_id);
+    returns how many of them the table holds afterwards (Lake.insert_counted)."""
+    return lake.insert_counted("ops.rejects", rejects, expected, check=False, within=F.col("stage") == stage)[1]
+
+
+class ErrorBudgetExceeded(RuntimeError):
+    """Too many records failed in a library rather than in their data: a broken install."""
+
+
+def check_error_budget(stage: str, by_reason: dict, rows_in: int, budget: dict, reasons: tuple[str, ...]) -> None:
+    """Fail the run when the error reasons (a library failing on a record, e.g. extractor_error)
+    reach `budget.min_rows` records and more than `budget.share` of the input: a run that
+    rejects everything because a library broke must fail, not succeed."""
+    n = sum(by_reason.get(r, 0) for r in reasons)
+    if n >= budget["min_rows"] and n > budget["share"] * rows_in:
+        raise ErrorBudgetExceeded(
+            f"{stage}: {n} of {rows_in} records ({n / rows_in:.1%}) failed with {sorted(set(by_reason) & set(reasons))}"
+            f", over the error budget ({budget['share']:.0%}, {stage}.error_budget): a broken install or library? "
+            "Nothing was written; the details are in the executor logs")

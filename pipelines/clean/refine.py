@@ -9,7 +9,7 @@ language ID and quality scoring run batched over each Arrow batch.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
@@ -17,6 +17,7 @@ import pyarrow as pa
 from pipelines.clean.extract import DEFAULT_SKIP, extract, normalize
 from pipelines.clean.rules import Rule, failed
 from pipelines.clean.signals import measure
+from pipelines.errors import reraise_environment
 
 LINEAGE_PASS = ["doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256", "parent_ids",
                 "ingest_run_id"]
@@ -42,11 +43,11 @@ class CleanContext:
     lid_model: str
     quality_model: str
     rules: list[Rule]
-    extractor: str = "resiliparse"
-    skip_selectors: tuple[str, ...] = DEFAULT_SKIP
-    lid_min_score: float = 0.5
-    languages: tuple[str, ...] = ()          # empty: every language is kept
-    tiers: dict = field(default_factory=lambda: {"high": 0.7, "mid": 0.3})
+    extractor: str
+    skip_selectors: tuple[str, ...]
+    lid_min_score: float
+    languages: tuple[str, ...]               # empty: every language is kept
+    tiers: dict
     lid_chars: int = 3000
     stage: str = "clean"
 
@@ -91,20 +92,23 @@ def decide(text: str, lang: str, lang_score: float, signals: dict, ctx: CleanCon
 def refine_rows(rows: list[dict], ctx: CleanContext) -> list[dict]:
     from quality_models.quality import score
 
-    texts, titles = [], []
+    texts, titles, errors = [], [], []
     for r in rows:
+        error = None
         try:
             title, body = extract(r["text"] or "", r["content_format"], ctx.extractor, ctx.skip_selectors)
-        except Exception:  # a page the extractor cannot parse counts as empty, with the reason kept below
-            title, body = None, ""
+        except Exception as e:  # the extractor failing on this page: extractor_error, within the error budget
+            reraise_environment(e)
+            title, body, error = None, "", f"{type(e).__name__}: {e}"[:500]
         texts.append(normalize(body or ""))
         titles.append(title)
+        errors.append(error)
     langs = identify_languages(_model_file(ctx.lid_model), texts, ctx.lid_chars)
     quality = score(_model_file(ctx.quality_model), texts)
     out = []
-    for r, text, title, (lang, lscore), q in zip(rows, texts, titles, langs, quality):
+    for r, text, title, (lang, lscore), q, error in zip(rows, texts, titles, langs, quality, errors):
         sig = measure(text, lang)
-        reason, detail = decide(text, lang, lscore, sig, ctx)
+        reason, detail = ("extractor_error", error) if error else decide(text, lang, lscore, sig, ctx)
         row = {k: r[k] for k in LINEAGE_PASS}
         row.update(run_id=ctx.run_id, stage=ctx.stage, processed_at=ctx.processed_at,
                    pipeline_version=ctx.pipeline_version, url=r["url"], host=r["host"], fetch_time=r["fetch_time"],

@@ -102,23 +102,38 @@ def jaccard_estimate(a, b):
 
 
 def _key_edges(nodes: DataFrame, key: str, kind: str) -> DataFrame:
-    """Link every node to the smallest doc_id sharing its (non-null) key. A window over the
-    key: one shuffle, about twice as fast as aggregating and joining back, and a boilerplate
-    page repeated millions of times spills to disk instead of building one huge list."""
+    """Link every node to the smallest doc_id sharing its (non-null) key: for keys every
+    member truly shares (exact hash, URL), a star is the whole relation. A window over the
+    key: one shuffle, and a boilerplate page repeated millions of times spills to disk
+    instead of building one huge list."""
     k = nodes.select("doc_id", key).where(F.col(key).isNotNull())
     return (k.select("doc_id", F.min("doc_id").over(Window.partitionBy(key)).alias("root"))
             .where(F.col("doc_id") != F.col("root"))
             .select(F.col("doc_id").alias("src"), F.col("root").alias("dst"), F.lit(kind).alias("kind")))
 
 
-def candidate_edges(pool: DataFrame, threshold: float | None) -> DataFrame:
+def bucket_edges(nodes: DataFrame, key: str, window: int) -> DataFrame:
+    """Candidate pairs of an LSH bucket: its members ordered by a hash of (bucket, doc_id), each
+    paired with the next `window` of them. Unlike a star on the bucket's minimum, a pair of
+    near-duplicates is found when the minimum is unlike both (in any bucket of up to
+    window + 1 members, and otherwise through the other bands they share, each ordered
+    differently); the work is window x members however large the bucket."""
+    order = Window.partitionBy(key).orderBy(F.xxhash64(key, "doc_id"), "doc_id")
+    nxt = nodes.select("doc_id", key, *[F.lead("doc_id", i).over(order).alias(f"n{i}") for i in range(1, window + 1)])
+    pairs = nxt.select("doc_id", F.explode(F.array(*[F.col(f"n{i}") for i in range(1, window + 1)])).alias("other"))
+    return (pairs.where(F.col("other").isNotNull())
+            .select(F.least("doc_id", "other").alias("src"), F.greatest("doc_id", "other").alias("dst"))
+            .distinct().withColumn("kind", F.lit("lsh")))
+
+
+def candidate_edges(pool: DataFrame, threshold: float | None, window: int) -> DataFrame:
     """Edges (src, dst, kind) among the pool (doc_id, norm_hash, url_norm, bands, signature).
 
     Band hashes already differ per band (`MinHasher.band_hashes`), so the 64-bit hash alone
     is the bucket key."""
     exact = _key_edges(pool, "norm_hash", "exact")
     url = _key_edges(pool, "url_norm", "url")
-    lsh = _key_edges(pool.select("doc_id", F.explode("bands").alias("h")), "h", "lsh").distinct()
+    lsh = bucket_edges(pool.select("doc_id", F.explode("bands").alias("h")), "h", window)
     if threshold:
         sig = pool.select("doc_id", "signature")
         lsh = (lsh.join(sig.withColumnRenamed("doc_id", "src").withColumnRenamed("signature", "s1"), "src")
@@ -142,41 +157,74 @@ def related_index(new: DataFrame, index: DataFrame) -> DataFrame:
 
 
 POOL_COLS = ["doc_id", "norm_hash", "url_norm", "bands", "signature", "quality_tier", "fetch_time"]
+OLD_COLS = ["cluster_id", "cluster_size"]       # what the index remembers of an earlier kept document's cluster
 
 
-def build_pool(new: DataFrame, index: DataFrame | None) -> DataFrame:
+def build_pool(new: DataFrame, index: DataFrame | None, documents: DataFrame | None = None) -> DataFrame:
     """The new documents (is_old false) and the index rows sharing a key with them (is_old
-    true), checkpointed: what `assign` clusters."""
-    pool = new.select(*POOL_COLS, F.lit(False).alias("is_old"))
+    true, with their cluster's stored id and size), checkpointed: what `assign` clusters.
+    Index rows written before the index stored clusters take them from `documents`
+    (silver.documents: dup_cluster_id, dup_cluster_size)."""
+    pool = new.select(*POOL_COLS, *[F.lit(None).cast(t).alias(c) for c, t in zip(OLD_COLS, ("string", "long"))],
+                      F.lit(False).alias("is_old"))
     if index is not None:
-        pool = pool.unionByName(related_index(new, index).select(*POOL_COLS, F.lit(True).alias("is_old")))
+        old = related_index(new, index).select(*POOL_COLS, *OLD_COLS, F.lit(True).alias("is_old")).localCheckpoint()
+        if documents is not None and not old.where(F.col("cluster_id").isNull()).isEmpty():
+            stored = documents.select("doc_id", F.col("dup_cluster_id").alias("_id"),
+                                      F.col("dup_cluster_size").alias("_size"))
+            old = (old.join(stored, "doc_id", "left")
+                   .withColumn("cluster_id", F.coalesce("cluster_id", "_id", "doc_id"))
+                   .withColumn("cluster_size", F.coalesce("cluster_size", "_size", F.lit(1))).drop("_id", "_size"))
+        pool = pool.unionByName(old)
     return pool.localCheckpoint()
 
 
-def assign(pool: DataFrame, threshold: float | None) -> DataFrame:
+def cluster_members(index: DataFrame, pool: DataFrame) -> DataFrame:
+    """(cluster_id, members): how many indexed documents (kept or not) each cluster of the
+    pool's earlier documents holds already."""
+    ids = pool.where("is_old").select("cluster_id").distinct()
+    return index.select("cluster_id").join(ids, "cluster_id", "left_semi").groupBy("cluster_id").agg(
+        F.count("*").alias("members"))
+
+
+def assign(pool: DataFrame, threshold: float | None, window: int = 2, counts: DataFrame | None = None) -> DataFrame:
     """Per document of the pool: dup_cluster_id, dup_cluster_size, dup_keep, reason,
     ref_doc_id, is_old and kept_in_cluster (kept documents, old and new, in its cluster).
-    Only the new rows (is_old false) are written; old decisions stand."""
-    comp = connected_components(candidate_edges(pool, threshold))
+
+    A component led by an earlier kept document keeps that document's stored cluster id, and
+    its size counts the earlier members (`counts`, from `cluster_members`) as well as the new
+    ones, so a cluster's rows share one id across nightly runs. The new rows (is_old false) are
+    written, and the earlier representative of a cluster that grew (`grew`) gets its new size;
+    old decisions stand: a new document that bridges two earlier clusters joins the one of the
+    representative, the other keeps its id."""
+    comp = connected_components(candidate_edges(pool, threshold, window))
     rank = F.when(F.col("quality_tier") == "high", 0).when(F.col("quality_tier") == "mid", 1).otherwise(2)
-    meta = pool.select("doc_id", "norm_hash", "url_norm", "quality_tier", "fetch_time", "is_old")
+    meta = pool.select("doc_id", "norm_hash", "url_norm", "quality_tier", "fetch_time", "is_old", *OLD_COLS)
     members = (meta.join(comp.withColumnRenamed("node", "doc_id"), "doc_id", "left")
                .withColumn("root", F.coalesce("root", "doc_id")))
     w = Window.partitionBy("root").orderBy(F.col("is_old").desc(), rank, F.col("fetch_time").asc_nulls_last(), "doc_id")
     by_root = Window.partitionBy("root")
     ranked = members.withColumn("_pos", F.row_number().over(w))
-    ranked = (ranked.withColumn("dup_cluster_size", F.count("*").over(by_root))
+    ranked = (ranked.withColumn("new_members", F.sum((~F.col("is_old")).cast("long")).over(by_root))
               .withColumn("kept_in_cluster", F.sum((F.col("is_old") | (F.col("_pos") == 1)).cast("int")).over(by_root)))
-    reps = ranked.where("_pos = 1").select(F.col("root"), F.col("doc_id").alias("rep_id"),
-                                           F.col("norm_hash").alias("rep_hash"), F.col("url_norm").alias("rep_url"))
+    reps = ranked.where("_pos = 1")
+    if counts is not None:
+        reps = reps.join(counts, "cluster_id", "left")
+    else:
+        reps = reps.withColumn("members", F.lit(None).cast("long"))
+    earlier = F.greatest(F.coalesce("members", F.lit(0)), F.coalesce("cluster_size", F.lit(1)))
+    reps = reps.select("root", F.col("doc_id").alias("rep_id"), F.col("norm_hash").alias("rep_hash"),
+                       F.col("url_norm").alias("rep_url"),
+                       F.coalesce(F.col("cluster_id"), F.col("root")).alias("cluster"),
+                       (F.col("new_members") + F.when(F.col("is_old"), earlier).otherwise(0)).alias("size"))
     out = ranked.join(reps, "root")
     keep = F.col("doc_id") == F.col("rep_id")
     reason = (F.when(keep, F.lit(None)).when(F.col("norm_hash") == F.col("rep_hash"), "exact_duplicate")
               .when(F.col("url_norm") == F.col("rep_url"), "url_duplicate").otherwise("near_duplicate"))
-    return out.select("doc_id", F.col("root").alias("dup_cluster_id"), "dup_cluster_size",
+    return out.select("doc_id", F.col("cluster").alias("dup_cluster_id"), F.col("size").alias("dup_cluster_size"),
                       keep.alias("dup_keep"), reason.alias("reason"),
                       F.when(keep, F.lit(None)).otherwise(F.col("rep_id")).alias("ref_doc_id"), "is_old",
-                      "kept_in_cluster")
+                      "kept_in_cluster", (F.col("is_old") & keep & (F.col("new_members") > 0)).alias("grew"))
 
 
 def residual_rate(out: DataFrame) -> float:

@@ -8,25 +8,28 @@ split across tasks: WARC and compressed JSONL can only be read from the start.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import heapq
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import LongType, StringType, StructField, StructType
+from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
 
 from pipelines.ingest.media import MEDIA_EXTENSIONS, media_row
 from pipelines.ingest.records import DOC_OUTCOME, MEDIA_OUTCOME, IngestContext, basename, reject
 from pipelines.ingest.streams import UnreadableInput, open_uri
-from pipelines.uris import to_uri
+from pipelines.uris import local_path, to_uri
 
 FILES_SCHEMA = StructType([
     StructField("file_uri", StringType(), False), StructField("size_bytes", LongType(), False),
     StructField("mtime_ms", LongType(), False), StructField("format", StringType(), False),
     StructField("dataset", StringType(), False), StructField("license", StringType()),
+    StructField("missing", BooleanType()),     # a manifest entry that does not exist
 ])
 WARC_SUFFIXES = (".warc", ".warc.gz", ".warc.zst", ".wet", ".wet.gz", ".warc.wet.gz")
 JSONL_SUFFIXES = tuple(s + c for s in (".jsonl", ".json", ".ndjson") for c in ("", ".gz", ".zst", ".zstd"))
@@ -51,35 +54,73 @@ def format_of(name: str) -> str:
 
 
 def list_inputs(spark: SparkSession, inputs: list[str], dataset: str, license: str | None = None) -> list[dict]:
-    """Files under the given paths/globs (recursively), hidden and _-prefixed names skipped."""
-    jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+    """Files under the given paths/globs (recursively), hidden and _-prefixed names skipped.
+
+    Local paths are listed with os.walk, which never follows a symlinked folder (no loops);
+    anything found that is not a regular file (a FIFO, a socket, a symlinked folder, a
+    dangling or looping link, a folder that cannot be listed) is listed too, and rejected as
+    unreadable_file when opened, never opened for reading. Other URIs (s3a://, hdfs://) are
+    listed through Hadoop's FileSystem."""
     out: dict[str, dict] = {}
     for inp in inputs:
-        p = jvm.org.apache.hadoop.fs.Path(to_uri(inp))
-        fs = p.getFileSystem(conf)
-        statuses = fs.globStatus(p)
-        if not statuses:
+        uri = to_uri(inp)
+        path = local_path(uri)
+        found = _list_local(path) if path is not None else _list_hadoop(spark, uri)
+        if not found:
             raise InputError(f"input not found: {inp}")
-        for st in statuses:
-            files = []
-            if st.isDirectory():
-                it = fs.listFiles(st.getPath(), True)
-                while it.hasNext():
-                    files.append(it.next())
-            else:
-                files.append(st)
-            for f in files:
-                uri = f.getPath().toString()
-                name = basename(uri)
-                if name.startswith((".", "_")) or name.endswith(".crc"):
-                    continue
-                out[uri] = {"file_uri": uri, "size_bytes": f.getLen(), "mtime_ms": f.getModificationTime(),
-                            "format": format_of(name), "dataset": dataset, "license": license}
+        for file_uri, size, mtime_ms in found:
+            name = basename(file_uri)
+            if name.startswith((".", "_")) or name.endswith(".crc"):
+                continue
+            out[file_uri] = {"file_uri": file_uri, "size_bytes": size, "mtime_ms": mtime_ms,
+                             "format": format_of(name), "dataset": dataset, "license": license, "missing": False}
     return sorted(out.values(), key=lambda r: r["file_uri"])
 
 
+def _list_local(pattern: str) -> list[tuple[str, int, int]]:
+    def entry(p: str) -> tuple[str, int, int]:
+        try:
+            st = os.stat(p)
+            return to_uri(p), st.st_size, st.st_mtime_ns // 1_000_000
+        except OSError:   # dangling or looping link: listed, and rejected when opened
+            return to_uri(p), 0, 0
+
+    roots = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern] if os.path.lexists(pattern) else []
+    found: list[tuple[str, int, int]] = []
+
+    def unlistable(e: OSError) -> None:   # a folder os.walk cannot read: listed, rejected when opened
+        found.append(entry(e.filename))
+
+    for root in roots:
+        if not os.path.isdir(root):
+            found.append(entry(root))
+            continue
+        for folder, dirs, files in os.walk(root, onerror=unlistable):
+            linked = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")) and d not in linked)
+            found += [entry(os.path.join(folder, f)) for f in [*files, *linked]]
+    return found
+
+
+def _list_hadoop(spark: SparkSession, uri: str) -> list[tuple[str, int, int]]:
+    jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+    p = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = p.getFileSystem(conf)
+    found = []
+    for st in fs.globStatus(p) or []:
+        if st.isDirectory():
+            it = fs.listFiles(st.getPath(), True)
+            while it.hasNext():
+                f = it.next()
+                found.append((f.getPath().toString(), f.getLen(), f.getModificationTime()))
+        else:
+            found.append((st.getPath().toString(), st.getLen(), st.getModificationTime()))
+    return found
+
+
 def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict]:
-    """Media manifest (JSONL: path, optional dataset and license; paths relative to it)."""
+    """Media manifest (JSONL: path, optional dataset and license; paths relative to it). A
+    listed file that does not exist is returned with `missing` set: a reject, not a failed run."""
     base = to_uri(manifest).rsplit("/", 1)[0]
     try:
         with open_uri(to_uri(manifest)) as fh:
@@ -97,9 +138,13 @@ def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict
             raise InputError(f"{manifest}:{n}: each line must be a JSON object with a 'path'") from None
         uri = path if "://" in path or path.startswith(("/", "file:")) else f"{base}/{path}"
         entries[to_uri(uri)] = {"dataset": e.get("dataset") or dataset, "license": e.get("license")}
-    files = list_inputs(spark, list(entries), dataset) if entries else []
-    for f in files:
-        f.update(entries.get(f["file_uri"], {}), format="media")
+    files = []
+    for uri, meta in entries.items():
+        try:
+            found = list_inputs(spark, [uri], dataset)
+        except InputError:
+            found = [{"file_uri": uri, "size_bytes": 0, "mtime_ms": 0, "dataset": dataset, "missing": True}]
+        files += [{**f, **meta, "format": "media"} for f in found]
     return files
 
 
@@ -142,12 +187,17 @@ def _file_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
     readers = {"warc": iter_warc, "jsonl": iter_jsonl, "parquet": iter_parquet}
     if f["format"] not in readers:
         yield reject(ctx, reason="unsupported_format", detail=f"no reader for {basename(uri)}",
-                     source_uri=uri, source_record=basename(uri), dataset=dataset)
+                     source_uri=uri, source_record=uri, dataset=dataset)
         return
     try:
         stream = open_uri(uri, seekable=f["format"] == "parquet")
     except UnreadableInput as e:
-        yield reject(ctx, reason="unreadable_file", detail=str(e), source_uri=uri, source_record=basename(uri),
+        yield reject(ctx, reason="unreadable_file", detail=str(e), source_uri=uri, source_record=uri,
+                     dataset=dataset)
+        return
+    if f["size_bytes"] == 0:      # a zero-byte archive is a failed upload more often than an empty dataset
+        stream.close()
+        yield reject(ctx, reason="empty_file", detail="the file has no bytes", source_uri=uri, source_record=uri,
                      dataset=dataset)
         return
     with stream:
@@ -155,10 +205,8 @@ def _file_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
 
 
 def _media_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
-    def read_all() -> bytes:
-        with open_uri(f["file_uri"]) as fh:
-            return fh.read()
-    yield media_row(f["file_uri"], f["size_bytes"], f["mtime_ms"], f["dataset"], f.get("license"), read_all, ctx)
+    yield media_row(f["file_uri"], f["size_bytes"], f["mtime_ms"], f["dataset"], f["license"],
+                    lambda: open_uri(f["file_uri"], seekable=True), ctx, missing=bool(f["missing"]))
 
 
 def _parse_fn(ctx: IngestContext, media: bool):

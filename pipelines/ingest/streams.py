@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import zlib
 from urllib.parse import urlsplit
+
+import zstandard
 
 from pipelines.uris import local_path
 
 CHUNK = 1 << 20
+OUT_MAX = 4 << 20       # gzip output of one decoding step, at most
+ZSTD_IN = 1 << 10       # zstd input of one decoding step
 
 
 class UnreadableInput(OSError):
@@ -41,6 +46,10 @@ def open_uri(uri: str, seekable: bool = False):
     path = local_path(uri)
     try:
         if path is not None:
+            mode = os.stat(path).st_mode     # never open a FIFO or a device: it would block or never end
+            if not stat.S_ISREG(mode):
+                kind = "directory" if stat.S_ISDIR(mode) else "FIFO" if stat.S_ISFIFO(mode) else "special file"
+                raise UnreadableInput(f"cannot open {uri}: not a regular file ({kind})")
             return open(path, "rb", buffering=CHUNK)
         scheme = urlsplit(uri).scheme
         if scheme in ("s3a", "s3", "s3n"):
@@ -49,11 +58,21 @@ def open_uri(uri: str, seekable: bool = False):
             from pyarrow import fs as pafs
             fs, key = pafs.FileSystem.from_uri(uri)
         return fs.open_input_file(key) if seekable else fs.open_input_stream(key)
+    except UnreadableInput:
+        raise
     except (OSError, ValueError) as e:
         raise UnreadableInput(f"cannot open {uri}: {e}") from e
 
 
 MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+
+
+def named_compression(uri: str) -> str | None:
+    """The compression a file's name claims (.gz, .zst), to check against its magic bytes."""
+    return next((kind for suffix, kind in SUFFIXES.items() if uri.lower().endswith(suffix)), None)
 
 
 def sniff_compression(head: bytes) -> str | None:
@@ -66,7 +85,10 @@ def sniff_compression(head: bytes) -> str | None:
 
 class Decompressed(io.RawIOBase):
     """Read-only stream of the decompressed bytes of a multi-member gzip/zstd (or plain) file;
-    the compression is recognised from the magic bytes."""
+    the compression is recognised from the magic bytes. Memory stays bounded whatever the
+    compression ratio (a gzip bomb): one step produces at most OUT_MAX bytes of gzip output,
+    or decodes ZSTD_IN bytes of zstd input (zstd's decoder has no output limit; 1 KiB expands
+    to ~23 MB at its worst ratio)."""
 
     def __init__(self, raw):
         self.raw = raw
@@ -77,16 +99,22 @@ class Decompressed(io.RawIOBase):
         self.comp_pos = 0                 # compressed bytes consumed by finished/current members
         self.out_pos = 0                  # decompressed bytes produced
         self.member_starts: dict[int, int] = {0: 0}  # decompressed offset -> compressed offset
-        self._buf = b""
+        self._buf, self._off = b"", 0     # decompressed bytes not read yet: _buf[_off:]
         self._pending = head
-        self._fed = 0                     # bytes fed to the current member
+        self._fed = 0                     # bytes consumed by the current member
         self._d = self._new_decoder()
+
+    def mismatch(self, uri: str) -> str | None:
+        """Why the file is not what its name says (named .gz but not gzip, ...), or None."""
+        named = named_compression(uri)
+        if named and self.compression != named:
+            return f"named {uri.rsplit('.', 1)[-1]} but its bytes are {self.compression or 'not compressed'}"
+        return None
 
     def _new_decoder(self):
         if self.compression == "gzip":
             return zlib.decompressobj(31)
         if self.compression == "zstd":
-            import zstandard
             return zstandard.ZstdDecompressor().decompressobj()
         return None
 
@@ -109,8 +137,20 @@ class Decompressed(io.RawIOBase):
                 break
         return self.out_pos
 
+    def _step(self, chunk: bytes) -> tuple[bytes, bytes]:
+        """Decode some of `chunk`: (output, input left over)."""
+        if self.compression == "gzip":
+            out = self._d.decompress(chunk, OUT_MAX)
+            # at a member's end zlib puts the rest in unused_data (and may leave it in unconsumed_tail too)
+            left = b"" if self._d.eof else self._d.unconsumed_tail
+        else:
+            piece, left = chunk[:ZSTD_IN], chunk[ZSTD_IN:]
+            out = self._d.decompress(piece)
+        self._fed += len(chunk) - len(left)
+        return out, left
+
     def _fill(self) -> None:
-        while not self._buf:
+        while self._off >= len(self._buf):
             chunk = self._pending or self.raw.read(CHUNK)
             self._pending = b""
             if not chunk:
@@ -118,32 +158,29 @@ class Decompressed(io.RawIOBase):
                     self.truncated = True
                 return
             if self._d is None:
-                self._buf = chunk
+                self._buf, self._off = chunk, 0
                 return
             try:
-                out = self._d.decompress(chunk)
-            except Exception as e:  # zlib.error / zstd.ZstdError: corrupt data
+                out, left = self._step(chunk)
+            except (zlib.error, zstandard.ZstdError) as e:  # corrupt data
                 self.error = f"{type(e).__name__}: {e}"
                 return
-            self._fed += len(chunk)
             if self._d.eof:
                 rest = self._d.unused_data
                 self.comp_pos += self._fed - len(rest)
                 self._fed = 0
-                self._buf = out
                 self._d = self._new_decoder()
                 self.member_starts[self.out_pos + len(out)] = self.comp_pos
-                self._pending = rest
-            else:
-                self._buf = out
+                left = rest + left
+            self._buf, self._off, self._pending = out, 0, left
 
     def readinto(self, b) -> int:
         if self.error:
             return 0
         self._fill()
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n = min(len(b), len(self._buf) - self._off)
+        b[:n] = self._buf[self._off:self._off + n]
+        self._off += n
         self.out_pos += n
         return n
 

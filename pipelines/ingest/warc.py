@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from pipelines.ingest.decode import DecodeError, decode_body, license_from_html
-from pipelines.ingest.records import IngestContext, basename, host_of, lineage, make_doc_id, reject, sha256_hex
+from pipelines.ingest.records import IngestContext, host_of, lineage, make_doc_id, reject, sha256_hex
 from pipelines.ingest.streams import Decompressed
 
 RECORD_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.conversion
@@ -31,39 +31,46 @@ def _type_name(t) -> str:
 
 
 def iter_warc(stream, uri: str, dataset: str, ctx: IngestContext) -> Iterator[dict]:
-    """Yield outcome rows for every document record of one WARC/WET file."""
-    name = basename(uri)
+    """Yield outcome rows for every document record of one WARC/WET file. A record without a
+    WARC-Record-ID, and the file's own rejects, are named by the file's full URI and offset."""
     src = Decompressed(stream)
+    if src.mismatch(uri):
+        yield reject(ctx, reason="corrupt_archive", detail=src.mismatch(uri), source_uri=uri,
+                     source_record=f"{uri}@0", dataset=dataset)
+        return
     last_pos = 0
     try:
         for rec in ArchiveIterator(src, record_types=RECORD_TYPES, parse_http=True, stream_detect=False):
             last_pos = rec.stream_pos
-            yield _record(rec, _type_name(rec.record_type), uri, name, dataset,
-                          src.compressed_offset(rec.stream_pos), ctx)
+            yield _record(rec, _type_name(rec.record_type), uri, dataset, src.compressed_offset(rec.stream_pos), ctx)
     except OSError as e:  # fastwarc parse failure on a damaged (but decompressible) stream
         yield reject(ctx, reason="corrupt_archive", detail=f"WARC parse error after offset {last_pos}: {e}",
-                     source_uri=uri, source_record=f"{name}@{last_pos}", dataset=dataset)
+                     source_uri=uri, source_record=f"{uri}@{last_pos}", dataset=dataset)
         return
     if src.error:
         yield reject(ctx, reason="corrupt_archive",
                      detail=f"compressed data corrupt near byte {src.comp_pos}: {src.error}",
-                     source_uri=uri, source_record=f"{name}@tail", dataset=dataset, source_offset=src.comp_pos)
+                     source_uri=uri, source_record=f"{uri}@tail", dataset=dataset, source_offset=src.comp_pos)
     elif src.truncated:
         yield reject(ctx, reason="truncated_archive",
                      detail=f"file ends inside a compressed member that starts at byte {src.comp_pos}",
-                     source_uri=uri, source_record=f"{name}@tail", dataset=dataset, source_offset=src.comp_pos)
+                     source_uri=uri, source_record=f"{uri}@tail", dataset=dataset, source_offset=src.comp_pos)
 
 
-def _record(rec, rtype: str, uri: str, name: str, dataset: str, offset, ctx: IngestContext) -> dict:
-    rid = rec.record_id or f"{name}@{rec.stream_pos}"
+def _record(rec, rtype: str, uri: str, dataset: str, offset, ctx: IngestContext) -> dict:
+    rid = rec.record_id or f"{uri}@{rec.stream_pos}"
     url = rec.headers.get("WARC-Target-URI")
     expected = rec.content_length
-    body = rec.reader.read()
 
     def rej(reason: str, detail: str, doc_id=None) -> dict:
         return reject(ctx, reason=reason, detail=detail, source_uri=uri, source_record=rid,
                       dataset=dataset, doc_id=doc_id, source_offset=offset)
 
+    if expected > ctx.max_body_bytes:   # decided from the length: the body is skipped in 1 MiB pieces
+        while rec.reader.read(1 << 20):
+            pass
+        return rej("too_large", f"body of {expected} bytes exceeds {ctx.max_body_bytes}")
+    body = rec.reader.read(expected)
     if len(body) < expected:
         return rej("truncated_record", f"record body has {len(body)} of {expected} bytes")
     status, headers, charset_hdr = None, {}, None
@@ -85,8 +92,6 @@ def _record(rec, rtype: str, uri: str, name: str, dataset: str, offset, ctx: Ing
         return rej("unsupported_content_type", f"content type {mime}")
     if not body.strip():
         return rej("empty_body", "record has no body")
-    if len(body) > ctx.max_body_bytes:
-        return rej("too_large", f"body of {len(body)} bytes exceeds {ctx.max_body_bytes}")
     content_sha = sha256_hex(body)
     doc_id = make_doc_id(dataset, rid, content_sha)
     is_html = mime != "text/plain"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
@@ -30,22 +29,6 @@ ADDED = [("pii_count", pa.int64()), ("pii_types", pa.list_(pa.string())), ("pii_
 def policy_hash(policy: Policy, lic: LicensePolicy, languages, spacy_model) -> str:
     desc = {"pii": policy.describe(), "license": vars(lic), "languages": list(languages), "ner": spacy_model}
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=list).encode()).hexdigest()[:16]
-
-
-def audit_salt(lake, cfg: dict) -> tuple[bytes, str]:
-    """(salt, where from): the environment variable `pii.salt_env` if set, else a random salt
-    made once per lake in `<lake>/_ops/pii_salt` (keep that file as private as the lake)."""
-    import os
-
-    env = cfg["pii"]["salt_env"]
-    if os.environ.get(env):
-        return os.environ[env].encode(), f"${env}"
-    rel = "_ops/pii_salt"
-    salt = lake.read_text(rel)
-    if not salt:
-        lake.write_text(rel, secrets.token_hex(32))
-        salt = lake.read_text(rel)
-    return salt.strip().encode(), rel
 
 
 def detect_fn(languages: tuple[str, ...], spacy_model: str | None, policy: Policy, salt: bytes):
