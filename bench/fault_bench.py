@@ -183,6 +183,7 @@ def main() -> int:
                     help="peak RSS of all Python workers together that the fuzz part must stay under")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fault-bench-"))
+    os.environ["LAKEHOUSE_PII_SALT"] = "fault-bench"   # one salt for every lake, so audit hashes compare
     out = {"machine": machine(), "cores": args.cores}
     try:
         if args.part in ("fuzz", "all"):
