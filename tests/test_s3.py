@@ -91,4 +91,4 @@ def test_pipeline_on_an_s3a_lake(s3_server, crawl):
     # credentials: from the environment only, never in output, logs or ops.runs
     assert SECRET not in r.stdout + r.stderr and SECRET not in out["runs_text"]
     # the same inputs in local mode gave the same documents and counts
-    assert out["tokens"] == crawl["snapshot"]["tokens"] and out["counts"] == crawl["snapshot"]["counts"]
+    assert out["tokens"] == crawl["snapshot"]["tokens"] and out["counts"] == crawl["snapshot"]["counts"], (out["first"], out["counts"])

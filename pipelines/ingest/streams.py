@@ -57,7 +57,8 @@ def open_uri(uri: str, seekable: bool = False):
         else:
             from pyarrow import fs as pafs
             fs, key = pafs.FileSystem.from_uri(uri)
-        return fs.open_input_file(key) if seekable else fs.open_input_stream(key)
+        # compression=None: pyarrow would otherwise gunzip by extension, hiding truncation from Decompressed
+        return fs.open_input_file(key) if seekable else fs.open_input_stream(key, compression=None)
     except UnreadableInput:
         raise
     except (OSError, ValueError) as e:
