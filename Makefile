@@ -9,19 +9,24 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii clean
+.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio clean
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py
+$(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py \
+          tokenize_jobs/audio_codec.py quality_models/speech.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 	@command -v java >/dev/null || { echo "error: java not found: install a JDK 17 (apt-get install openjdk-17-jdk-headless)"; exit 2; }
+	@command -v espeak-ng >/dev/null || { echo "installing espeak-ng (Debian package: speech for the audio codec, tests and sample)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[all,test]"
 	$(PY) -m infra.jars fetch --s3
 	$(PY) -m quality_models.models fetch
 	$(PY) -m quality_models.quality train >/dev/null
+	$(PY) -m tokenize_jobs.audio_codec train
 	touch $(STAMP)
 
 sample: setup
@@ -38,6 +43,9 @@ bench-ingest: setup
 
 bench-pii: setup
 	$(PY) bench/pii_bench.py --docs 100000
+
+bench-audio: setup
+	$(PY) bench/audio_bench.py --hours 1
 
 bench-tokenize: setup
 	$(PY) bench/tokenize_bench.py --docs 100000

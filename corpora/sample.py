@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from quality_models.training_data import load_texts
 
 EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
@@ -279,6 +281,38 @@ def write_wav(path: Path, seconds: float, freq: float, rate: int = 16000) -> Non
         w.writeframes(frames)
 
 
+SPEECH = [  # file, language, seconds, PyAV encoder, bit rate
+    ("speech-en.wav", "en", 40, None, None), ("speech-zh.mp3", "zh", 40, "mp3", 64000),
+    ("speech-de.opus", "de", 35, "libopus", 32000), ("speech-fr.m4a", "fr", 30, "aac", 64000),
+    ("speech-es.flac", "es", 30, "flac", None),
+]
+
+
+def write_speech(out: Path) -> list[dict]:
+    """A few minutes of espeak-ng speech in five languages and five codecs, an MP3 re-encode
+    of the English file (a near-duplicate for the audio stage), a silent file and an MP3
+    that is garbage bytes (manifest entries with the language they state)."""
+    from quality_models.speech import ESPEAK_RATE, encode_file, speech
+    from quality_models.speech import write_wav as write_float_wav
+
+    entries = []
+    for k, (name, lang, seconds, codec, rate) in enumerate(SPEECH):
+        x = speech(lang, seconds, seed=100 + k)
+        if codec is None:
+            write_float_wav(out / name, x, ESPEAK_RATE)
+        else:
+            encode_file(out / name, x, ESPEAK_RATE, codec, rate)
+        entries.append({"path": name, "license": "CC-BY-4.0", "lang": lang, "dataset": "sample-speech"})
+        if name == "speech-en.wav":
+            encode_file(out / "speech-en-copy.mp3", x, ESPEAK_RATE, "mp3", 48000)
+            entries.append({"path": "speech-en-copy.mp3", "license": "CC-BY-4.0", "lang": lang,
+                            "dataset": "sample-speech"})
+    write_float_wav(out / "silence.wav", np.zeros(3 * ESPEAK_RATE, np.float32), ESPEAK_RATE)
+    (out / "garbage.mp3").write_bytes(bytes(random.Random(5).randrange(256) for _ in range(4096)))
+    entries += [{"path": n, "license": "CC-BY-4.0", "dataset": "sample-speech"} for n in ("silence.wav", "garbage.mp3")]
+    return entries
+
+
 def write_media(out: Path) -> list[dict]:
     from PIL import Image
 
@@ -292,6 +326,7 @@ def write_media(out: Path) -> list[dict]:
     (out / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20)
     entries = [{"path": n, "license": "CC0-1.0"} for n in
                ["tone-440.wav", "tone-880.wav", "truncated.wav", "red.png", "gradient.jpg", "broken.png"]]
+    entries += write_speech(out)
     with open(out / "manifest.jsonl", "w") as fh:
         for e in entries:
             fh.write(json.dumps(e) + "\n")

@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("inputs", nargs="*", help="files, folders or globs (local, s3a://, hdfs://)")
     ap.add_argument("--dataset", required=True, help="dataset name recorded on every row")
     ap.add_argument("--license", help="license of the dataset where a record states none (e.g. CC-BY-4.0)")
-    ap.add_argument("--manifest", help="JSONL media manifest: one {\"path\", \"license\"?, \"dataset\"?} per line")
+    ap.add_argument("--manifest", help="JSONL media manifest: one "
+                    "{\"path\", \"license\"?, \"dataset\"?, \"lang\"?} per line")
     ap.add_argument("--force", action="store_true", help="re-read files already ingested (rows still MERGE)")
     args = ap.parse_args(argv)
     if not args.inputs and not args.manifest:

@@ -28,8 +28,10 @@ QUERIES = [
     "GROUP BY entity_type ORDER BY found DESC",
     "SELECT license, license_status, count(*) AS docs FROM silver.redacted_documents GROUP BY license, license_status "
     "ORDER BY docs DESC",
-    "SELECT modality, lang, sum(docs) AS docs, sum(tokens) AS tokens FROM gold.token_counts WHERE run_id = "
-    "(SELECT max(run_id) FROM gold.token_counts) GROUP BY modality, lang ORDER BY tokens DESC",
+    "SELECT modality, lang, sum(docs) AS docs, sum(tokens) AS tokens, round(sum(seconds), 1) AS seconds "
+    "FROM gold.token_counts GROUP BY modality, lang ORDER BY modality, tokens DESC",
+    "SELECT regexp_extract(source_uri, '[^/]+$') AS file, segment, start_s, end_s, decision, reason, dup_keep, "
+    "round(signals['snr_db'], 1) AS snr_db FROM silver.media_segments ORDER BY file, segment",
     "SELECT export_id, shard, modality, n_sequences, n_tokens, n_docs, input_versions FROM gold.exports "
     "ORDER BY export_id, shard",
     "SELECT run_id, stage, status, rows_in, rows_kept, rows_rejected, rows_written FROM ops.runs ORDER BY started_at",

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from schemas import config as C
 
 # extra (setup.cfg [options.extras_require]) -> modules it provides
-EXTRAS = {"train": ("torch", "megatron.core"), "pii": ("presidio_analyzer",), "report": ("matplotlib",)}
+EXTRAS = {"train": ("torch", "megatron.core"), "pii": ("presidio_analyzer",), "report": ("matplotlib",),
+          "audio": ("av", "soxr", "webrtcvad", "torch", "encodec", "vector_quantize_pytorch")}
 
 
 class StageError(ValueError):
@@ -112,6 +113,11 @@ PIPELINE: list[Stage] = [
     Stage("tokenize", "Qwen BPE tokens of the kept documents into gold.tokens (unified vocabulary)",
           reads=("silver.redacted_documents",), writes=("gold.tokens", "gold.token_counts", "ops.rejects"),
           config={"tokenize": C.TokenizeConfig}),
+    Stage("audio", "decode, VAD-segment, measure, fingerprint and RVQ-tokenize audio files into "
+                   "silver.media_segments and gold.tokens",
+          reads=("bronze.media",), writes=("silver.media_segments", "gold.tokens", "gold.token_counts", "ops.rejects"),
+          config={"audio": C.AudioConfig, "tokenize": C.TokenizeConfig}, extras=("audio",), gpu=True,
+          check="jobs.audio:check_config"),
     Stage("export", "mix, pack and write Megatron .bin/.idx shards into gold.exports",
           reads=("gold.tokens",), writes=("gold.exports", "gold.export_docs"),
           config={"export": C.ExportConfig, "mixing": C.MixingConfig},

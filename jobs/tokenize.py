@@ -75,7 +75,8 @@ def count_tokens(lake: Lake, run_id: str, vocab_version: str) -> list[dict]:
         gold = gold.join(lake.read("gold.token_counts").select("run_id").distinct(), "run_id", "left_anti")
     counts = (gold.groupBy("run_id", "modality", F.coalesce("lang", F.lit("und")).alias("lang"), "dataset",
                            F.coalesce("quality_tier", F.lit("none")).alias("quality_tier"))
-              .agg(F.count("*").alias("docs"), F.sum("n_tokens").alias("tokens"))
+              .agg(F.count("*").alias("docs"), F.sum("n_tokens").alias("tokens"),
+                   F.sum(F.col("end_s") - F.col("start_s")).alias("seconds"))
               .select("*", F.lit(lake.version("gold.tokens")).alias("gold_version"),
                       F.lit(vocab_version).alias("vocab_version"), F.current_timestamp().alias("counted_at")))
     lake.merge_insert("gold.token_counts", counts)

@@ -26,7 +26,13 @@ QUERIES = {
                  "FROM silver.pii_audit WHERE doc_id = '{doc_id}'",
     "rejects": "SELECT stage, reason, detail, ref_doc_id, run_id, rejected_at FROM ops.rejects "
                "WHERE doc_id = '{doc_id}'",
-    "tokens": "SELECT modality, segment, n_tokens, vocab_version, run_id FROM gold.tokens WHERE doc_id = '{doc_id}'",
+    "media": "SELECT doc_id, dataset, license, source_uri, media_type, codec, duration_s, sample_rate, lang_hint, "
+             "ingest_run_id FROM bronze.media WHERE doc_id IN ({media_ids})",
+    "segment": "SELECT parent_ids[0] AS file_id, source_record, segment, start_s, end_s, decision, reason, signals, "
+               "dup_cluster_id, dup_keep, dup_ref, dup_ber, run_id FROM silver.media_segments "
+               "WHERE doc_id = '{doc_id}'",
+    "tokens": "SELECT modality, segment, n_tokens, vocab_version, start_s, end_s, tokenizer, run_id FROM gold.tokens "
+              "WHERE doc_id = '{doc_id}'",
     "shards": "SELECT e.export_id, e.shard, e.path_prefix, e.bin_sha256, e.input_versions['gold.tokens'] AS "
               "gold_version, d.copies, e.run_id FROM gold.export_docs d JOIN gold.exports e ON e.export_id = "
               "d.export_id AND array_contains(d.shards, e.shard) WHERE d.doc_id = '{doc_id}'",
@@ -48,10 +54,14 @@ def _quote(value: str) -> str:
 def doc_story(lake, doc_id: str) -> dict:
     """Everything the lake knows about one document, stage by stage."""
     lake.activate()
-    q = {k: v.format(doc_id=_quote(doc_id)) for k, v in QUERIES.items() if k != "runs"}
+    q = {k: v.format(doc_id=_quote(doc_id)) for k, v in QUERIES.items() if k not in ("runs", "media")}
+    segment = _rows(lake, "silver.media_segments", q["segment"])
+    media_ids = ", ".join(f"'{_quote(i)}'" for i in [doc_id, *[s["file_id"] for s in segment]])
     story = {
         "doc_id": doc_id,
         "source": _rows(lake, "bronze.documents", q["source"]),
+        "media": _rows(lake, "bronze.media", QUERIES["media"].format(media_ids=media_ids)),
+        "segment": segment,
         "clean": _rows(lake, "silver.text_signals", q["clean"]),
         "silver": _rows(lake, "silver.documents", q["silver"]),
         "pii": _rows(lake, "silver.redacted_documents", q["pii"]),
@@ -60,16 +70,16 @@ def doc_story(lake, doc_id: str) -> dict:
         "tokens": _rows(lake, "gold.tokens", q["tokens"]),
         "shards": _rows(lake, "gold.export_docs", q["shards"]),
     }
-    parts = ("clean", "silver", "pii", "pii_audit", "rejects", "tokens", "shards")
+    parts = ("clean", "silver", "segment", "pii", "pii_audit", "rejects", "tokens", "shards")
     run_ids = sorted({r["run_id"] for part in parts for r in story[part]}
-                     | {r["ingest_run_id"] for r in story["source"]})
+                     | {r["ingest_run_id"] for r in story["source"] + story["media"]})
     story["runs"] = _rows(lake, "ops.runs", QUERIES["runs"].format(
         run_ids=", ".join(f"'{_quote(r)}'" for r in run_ids))) if run_ids else []
-    story["found"] = any(story[k] for k in ("source", "clean", "silver", "rejects", "tokens"))
+    story["found"] = any(story[k] for k in ("source", "media", "segment", "clean", "silver", "rejects", "tokens"))
     story["status"] = ("dropped" if story["rejects"] else "exported" if story["shards"]
                        else "tokenized" if story["tokens"] else "redacted" if story["pii"]
-                       else "in silver" if story["silver"]
-                       else "in bronze" if story["source"] else "unknown")
+                       else "in silver" if story["silver"] or story["segment"]
+                       else "in bronze" if story["source"] or story["media"] else "unknown")
     return story
 
 

@@ -63,6 +63,42 @@ def fetch_lid() -> Path:
     return dest
 
 
+ENCODEC_SDIST = "encodec==0.1.1"
+ENCODEC_SDIST_SHA256 = "36dde98ccfe6c51a15576476cadfcb3b35a63507b8b8555abd69889a6fba6772"
+ENCODEC_CLIP = "test_24k.wav"
+ENCODEC_CLIP_SHA256 = "5c06bfff39d5fa8ac8c25e94786a59e5fc652c73c6898c5afe63a1dfc2e8e1b8"
+
+
+def fetch_encodec_clip() -> Path:
+    """The 20 s music recording the encodec source distribution ships (test_24k.wav, MIT),
+    a real recording for the audio tests; its wheel leaves it out, so the pinned sdist is
+    downloaded from PyPI (hash-checked) and the file extracted into the models dir."""
+    import tarfile
+
+    dest = models_dir() / ENCODEC_CLIP
+    if dest.exists() and sha256_file(dest) == ENCODEC_CLIP_SHA256:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary=:all:",
+                               "-d", tmp, ENCODEC_SDIST], capture_output=True, text=True)
+        archives = list(Path(tmp).glob("encodec-*.tar.gz"))
+        if proc.returncode != 0 or not archives:
+            raise ModelError(f"could not download the {ENCODEC_SDIST} sdist from PyPI: {proc.stderr[-1000:]}")
+        if sha256_file(archives[0]) != ENCODEC_SDIST_SHA256:
+            raise ModelError(f"{archives[0].name} does not have the pinned SHA-256")
+        with tarfile.open(archives[0]) as tar:
+            member = next(m for m in tar.getmembers() if m.name.endswith("/" + ENCODEC_CLIP))
+            data = tar.extractfile(member).read()
+    tmp_file = dest.with_suffix(".tmp")
+    tmp_file.write_bytes(data)
+    if sha256_file(tmp_file) != ENCODEC_CLIP_SHA256:
+        tmp_file.unlink()
+        raise ModelError(f"{ENCODEC_CLIP} from {ENCODEC_SDIST} does not have the pinned SHA-256")
+    tmp_file.replace(dest)
+    return dest
+
+
 def lid_path(configured: str | None = None) -> Path:
     path = Path(configured) if configured else models_dir() / LID_FILE
     if not path.exists():
@@ -87,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         print(f"language ID model: {fetch_lid()}")
+        print(f"encodec test recording: {fetch_encodec_clip()}")
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -36,6 +36,19 @@ def prep(text: str) -> str:
     return _WS.sub(" ", text[:MAX_CHARS].lower().translate(_SPLIT_CJK)).strip()
 
 
+def _train_supervised(fasttext, path: str, tries: int = 5):
+    """fasttext-numpy2 0.10.4 now and then stops with "Encountered NaN" on the same data, seed and
+    single thread (1 run in ~3-8 here, more often after torch has run in the process): not a
+    divergence (it happens at lr 0.2 too), so the same training is simply run again."""
+    for attempt in range(1, tries + 1):
+        try:
+            return fasttext.train_supervised(input=path, verbose=0, **PARAMS)
+        except RuntimeError as e:
+            if "NaN" not in str(e) or attempt == tries:
+                raise
+            log.warning("fastText training stopped on NaN (attempt %d of %d); training again", attempt, tries)
+
+
 def model_version(seed: int = 0) -> str:
     data = json.dumps([examples(seed), PARAMS], ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(data).hexdigest()[:12]
@@ -65,7 +78,7 @@ def train(out_dir: Path | None = None, seed: int = 0) -> Path:
         for label, text in train_set:
             fh.write(f"__label__{label} {prep(text)}\n")
     fasttext.FastText.eprint = lambda *a, **k: None
-    model = fasttext.train_supervised(input=fh.name, verbose=0, **PARAMS)
+    model = _train_supervised(fasttext, fh.name)
     Path(fh.name).unlink()
     pred = [lab[0].replace("__label__", "") for lab in model.predict([prep(t) for _, t in test_set])[0]]
     truth = [lab for lab, _ in test_set]

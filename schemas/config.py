@@ -99,7 +99,7 @@ class IngestConfig(Section):
 
 # -- clean -------------------------------------------------------------------------------------
 class Rule(Section):
-    signal: str = Field(description="a silver.text_signals measurement")
+    signal: str = Field(description="a measured signal (silver.text_signals, silver.media_segments)")
     min: float | None = _d(None, "fail when the signal is below")
     max: float | None = _d(None, "fail when the signal is above")
     scripts: list[Literal["space", "cjk"]] | None = _d(None, "only space-delimited text or Chinese/Japanese")
@@ -295,6 +295,75 @@ class ExportConfig(Section):
     min_shards: int = Field(4, gt=0, description="shards per modality at least (parallel writers)")
     open_bins: int = Field(64, gt=0, description="best-fit packing window")
     out_dir: str | None = _d(None, "null = <lake root>/exports (a local or mounted path)")
+
+
+# -- audio -------------------------------------------------------------------------------------
+AUDIO_RULES = {
+    "audio_segment_too_short": {"signal": "duration_s", "min": 1.0},
+    "audio_low_speech_ratio": {"signal": "speech_ratio", "min": 0.5},
+    "audio_too_quiet": {"signal": "level_dbfs", "min": -45.0},
+    "audio_segment_clipped": {"signal": "clipping_ratio", "max": 0.01},
+    "audio_low_snr": {"signal": "snr_db", "min": 6.0},
+}
+
+
+class AudioVad(Section):
+    frame_ms: Literal[10, 20, 30] = _d(30, "webrtcvad frame length")
+    aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad mode: 0 keeps most, 3 filters most non-speech")
+    silero: bool = _d(False, "also run silero-vad (tells music from speech; ~30x real time per core): "
+                             "silero_ratio and vad_agreement signals")
+    min_silence_s: float = Field(0.3, ge=0, description="shorter gaps inside speech are bridged")
+    min_speech_s: float = Field(0.25, ge=0, description="shorter speech runs are dropped")
+    target_s: float = Field(15.0, gt=0, description="a segment closes at the first silence once this long")
+    max_s: float = Field(30.0, gt=0, description="segments never exceed this (longer runs are cut evenly)")
+    edge_db: float = Field(25.0, gt=0, description="run edges this far under the run's median level are trimmed "
+                                                   "(webrtcvad's hangover)")
+
+
+class AudioFile(Section):
+    chunk_s: float = Field(10.0, gt=0, description="decode this much at a time (memory per file is bounded by it)")
+    min_sample_rate: int = Field(8000, gt=0, description="reject streams under this rate (audio_low_sample_rate)")
+    min_duration_s: float = Field(1.0, ge=0, description="reject shorter files (audio_too_short)")
+    silent_dbfs: float = _d(-60.0, "reject files whose peak is under this (audio_silent)")
+    max_clipping: float = Field(0.05, ge=0, le=1, description="reject files with more samples at full scale "
+                                                              "(audio_clipped)")
+    truncated_share: float = Field(0.9, gt=0, le=1, description="reject files decoding to less of their declared "
+                                                                "duration (audio_truncated)")
+
+
+class AudioNearDup(Section):
+    enabled: bool = _d(True, "mark near-duplicate segments (fingerprint LSH + bit error rate)")
+    key_share: int = Field(4, gt=0, description="1 in this many sub-fingerprint values is an LSH key")
+    max_bucket: int = Field(200, gt=1, description="keys shared by more segments are ignored (silence, tones)")
+    min_votes: int = Field(3, gt=0, description="aligned key matches a candidate pair needs")
+    max_ber: float = Field(0.25, gt=0, lt=0.5, description="bit error rate at or under which two segments "
+                                                           "are near-duplicates (unrelated audio: ~0.5)")
+    min_overlap_s: float = Field(2.0, gt=0, description="aligned overlap the bit error rate is measured over")
+
+
+class AudioTokenizer(Section):
+    codec: Literal["project", "encodec"] = _d("project", "project: the codec `make setup` trains; encodec: the "
+                                                         "official 24 kHz model from `checkpoint`")
+    checkpoint: str | None = _d(None, "encodec: the encodec_24khz state dict; project: a trained model folder "
+                                      "(null = the one make setup trained)")
+    checkpoint_sha256: str | None = _d(None, "refuse weights with another SHA-256")
+    codebooks: int = Field(8, gt=0, description="RVQ levels kept (Encodec: 2/4/8/16/32 = 1.5/3/6/12/24 kbps; "
+                                                "75 frames/s each)")
+    marker_s: float = Field(1.0, gt=0, description="a <|t_i|> time marker every this many seconds")
+    batch: int = Field(8, gt=0, description="segments per forward pass (Encodec: exact, it is causal; the project "
+                                            "codec encodes one at a time)")
+    device: str = _d("auto", "auto (cuda when present), cpu or cuda[:n]")
+
+
+class AudioConfig(Section):
+    """The audio stage: decode, VAD segments, signals, near-duplicates, RVQ tokens."""
+    file: AudioFile = _d(AudioFile, "file-level checks and decoding")
+    vad: AudioVad = _d(AudioVad, "voice activity and the segment rule")
+    rules: dict[str, Rule] = _d(AUDIO_RULES, "segment rules over silver.media_segments signals (reason = rule name)")
+    near_dup: AudioNearDup = _d(AudioNearDup, "audio near-duplicates")
+    tokenizer: AudioTokenizer = _d(AudioTokenizer, "the RVQ codec")
+    partitions: int | None = Field(None, gt=0, description="spread the pending files over this many tasks")
+    error_budget: ErrorBudget = _d(ErrorBudget, "audio_error (the library failing) share that fails the run")
 
 
 # -- orchestration -----------------------------------------------------------------------------

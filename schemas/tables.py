@@ -71,6 +71,27 @@ BRONZE_MEDIA = StructType(LINEAGE_FIELDS + [
     StructField("channels", IntegerType()),
     _s("codec"),
     StructField("content", BinaryType()),  # the bytes, when small enough (ingest.media.inline_max_bytes)
+    _s("lang_hint"),                   # the language the manifest states, if any
+])
+
+SILVER_MEDIA_SEGMENTS = StructType(LINEAGE_FIELDS + [
+    # doc_id: the segment's own id; parent_ids: [the file's bronze.media doc_id];
+    # source_record: <file URI>#t=<start>,<end> (a W3C media fragment)
+    _s("media_type", False),           # audio (image, video: later stages)
+    StructField("segment", IntegerType(), False),     # position in the file, from 0
+    StructField("start_s", DoubleType(), False),
+    StructField("end_s", DoubleType(), False),
+    _s("lang"),                        # the file's stated language (manifest), if any
+    StructField("signals", MapType(StringType(), DoubleType()), False),  # duration_s, speech_ratio, level_dbfs, ...
+    StructField("fingerprint", BinaryType()),         # audio: Haitsma-Kalker sub-fingerprints, uint32 LE, 62.5/s
+    _s("decision", False),             # kept | rejected (the segment rules, from the signals)
+    _s("reason"),                      # the first rule that failed
+    # set by near-duplicate detection (null until then; rejected segments stay null)
+    _s("dup_cluster_id"),
+    StructField("dup_cluster_size", LongType()),
+    StructField("dup_keep", BooleanType()),
+    _s("dup_ref"),                     # the kept segment a duplicate matched
+    StructField("dup_ber", DoubleType()),               # its bit error rate against it
 ])
 
 SILVER_DOCUMENTS = StructType(LINEAGE_FIELDS + [
@@ -171,6 +192,10 @@ GOLD_TOKENS = StructType(LINEAGE_FIELDS + [
     StructField("tokens", ArrayType(IntegerType(), False), False),  # ids in the unified vocabulary
     StructField("n_tokens", LongType(), False),
     _s("vocab_version", False),        # the vocabulary manifest the ids belong to
+    # media: the segment's time range in its file and the tokenizer that made the ids (null for text)
+    StructField("start_s", DoubleType()),
+    StructField("end_s", DoubleType()),
+    _s("tokenizer"),                   # e.g. project-audio-<sha12>, encodec24-<sha12>, with codebooks
 ])
 
 GOLD_EXPORTS = StructType([
@@ -217,6 +242,7 @@ GOLD_TOKEN_COUNTS = StructType([
     StructField("tokens", LongType(), False),
     _s("vocab_version", False),
     StructField("counted_at", TimestampType(), False),
+    StructField("seconds", DoubleType()),             # media: duration of the counted segments
 ])
 
 OPS_RUNS = StructType([
@@ -286,6 +312,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("silver.minhash", MINHASH, ("doc_id",), lineage=False, partition_by=("kept",),
               description="MinHash signatures and LSH bands of deduplicated documents: the index that "
                           "nightly dedup runs match new documents against"),
+    TableSpec("silver.media_segments", SILVER_MEDIA_SEGMENTS, ("doc_id",), partition_by=("media_type",),
+              description="audio speech segments (later: images, video shots) with signals, fingerprints, "
+                          "decisions and near-duplicate marks; parent_ids -> bronze.media", properties=_CDF),
     TableSpec("silver.redacted_documents", SILVER_REDACTED, ("doc_id",), partition_by=("lang",),
               description="documents that passed the license gate and PII policy, PII replaced by placeholders: "
                           "what tokenize reads", properties=_CDF),

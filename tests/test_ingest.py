@@ -57,7 +57,15 @@ def test_licenses_and_provenance(sample_lake):
 def test_media_references_with_probed_metadata(sample_lake):
     lake, _, runs = sample_lake
     media = {r["source_record"].rsplit("/", 1)[1]: r for r in lake.read("bronze.media").collect()}
-    assert set(media) == {"tone-440.wav", "tone-880.wav", "red.png", "gradient.jpg"}
+    assert set(media) == {"tone-440.wav", "tone-880.wav", "red.png", "gradient.jpg", "silence.wav", "speech-en.wav",
+                          "speech-en-copy.mp3", "speech-zh.mp3", "speech-de.opus", "speech-fr.m4a", "speech-es.flac"}
+    speech = {n: r for n, r in media.items() if r.dataset == "sample-speech"}
+    assert {n: r.lang_hint for n, r in speech.items() if n != "silence.wav"} == {
+        "speech-en.wav": "en", "speech-en-copy.mp3": "en", "speech-zh.mp3": "zh", "speech-de.opus": "de",
+        "speech-fr.m4a": "fr", "speech-es.flac": "es"}
+    assert speech["speech-de.opus"].duration_s == pytest.approx(35, abs=0.1) and speech["speech-zh.mp3"].sample_rate == 22050
+    assert reasons(lake, "sample-speech") == {"corrupt_media": 1}     # garbage.mp3
+    media = {n: r for n, r in media.items() if n not in speech}
     assert all(r.source_record == r.source_uri for r in media.values())      # the full URI, never a basename
     assert media["tone-440.wav"].duration_s == pytest.approx(1.0) and media["tone-880.wav"].sample_rate == 16000
     assert (media["red.png"].width, media["red.png"].height) == (64, 48) and media["red.png"].media_type == "image"

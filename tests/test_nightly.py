@@ -50,7 +50,8 @@ def test_second_nightly_processes_only_new_input(crawl):
     assert st["tokenize"]["rows_in"] <= new
     third = run_nightly(lake.spark, lake, cfg)                        # nothing arrived
     assert {s: o["status"] for s, o in third["stages"].items()} == {
-        "ingest": "ran", "clean": "skipped", "dedup": "skipped", "pii": "skipped", "tokenize": "skipped"}
+        "ingest": "ran", "clean": "skipped", "dedup": "skipped", "pii": "skipped", "tokenize": "skipped",
+        "audio": "skipped"}
     assert_accounted(lake)
     assert lake.read_text(LOCK) is None                              # released
 

@@ -81,7 +81,8 @@ def test_pipeline_on_an_s3a_lake(s3_server, crawl):
     out = json.loads(lines[-1][len("RESULT "):])
     assert out["first"]["status"] == "succeeded" and out["first"]["stages"]["ingest"]["files"] == 2
     assert {s: o["status"] for s, o in out["second"]["stages"].items()} == {
-        "ingest": "ran", "clean": "skipped", "dedup": "skipped", "pii": "skipped", "tokenize": "skipped"}
+        "ingest": "ran", "clean": "skipped", "dedup": "skipped", "pii": "skipped", "tokenize": "skipped",
+        "audio": "skipped"}
     assert out["second"]["stages"]["ingest"]["files"] == 0
     # the tables are Delta tables in the bucket
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="corpus", Prefix="lake/")

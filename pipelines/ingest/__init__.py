@@ -30,6 +30,7 @@ FILES_SCHEMA = StructType([
     StructField("mtime_ms", LongType(), False), StructField("format", StringType(), False),
     StructField("dataset", StringType(), False), StructField("license", StringType()),
     StructField("missing", BooleanType()),     # a manifest entry that does not exist
+    StructField("lang", StringType()),         # a manifest entry's stated language
 ])
 WARC_SUFFIXES = (".warc", ".warc.gz", ".warc.zst", ".wet", ".wet.gz", ".warc.wet.gz")
 JSONL_SUFFIXES = tuple(s + c for s in (".jsonl", ".json", ".ndjson") for c in ("", ".gz", ".zst", ".zstd"))
@@ -73,7 +74,8 @@ def list_inputs(spark: SparkSession, inputs: list[str], dataset: str, license: s
             if name.startswith((".", "_")) or name.endswith(".crc"):
                 continue
             out[file_uri] = {"file_uri": file_uri, "size_bytes": size, "mtime_ms": mtime_ms,
-                             "format": format_of(name), "dataset": dataset, "license": license, "missing": False}
+                             "format": format_of(name), "dataset": dataset, "license": license, "missing": False,
+                             "lang": None}
     return sorted(out.values(), key=lambda r: r["file_uri"])
 
 
@@ -119,7 +121,7 @@ def _list_hadoop(spark: SparkSession, uri: str) -> list[tuple[str, int, int]]:
 
 
 def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict]:
-    """Media manifest (JSONL: path, optional dataset and license; paths relative to it). A
+    """Media manifest (JSONL: path, optional dataset, license and lang; paths relative to it). A
     listed file that does not exist is returned with `missing` set: a reject, not a failed run."""
     base = to_uri(manifest).rsplit("/", 1)[0]
     try:
@@ -137,13 +139,15 @@ def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict
         except (json.JSONDecodeError, KeyError, TypeError):
             raise InputError(f"{manifest}:{n}: each line must be a JSON object with a 'path'") from None
         uri = path if "://" in path or path.startswith(("/", "file:")) else f"{base}/{path}"
-        entries[to_uri(uri)] = {"dataset": e.get("dataset") or dataset, "license": e.get("license")}
+        entries[to_uri(uri)] = {"dataset": e.get("dataset") or dataset, "license": e.get("license"),
+                                "lang": e.get("lang")}
     files = []
     for uri, meta in entries.items():
         try:
             found = list_inputs(spark, [uri], dataset)
         except InputError:
-            found = [{"file_uri": uri, "size_bytes": 0, "mtime_ms": 0, "dataset": dataset, "missing": True}]
+            found = [{"file_uri": uri, "size_bytes": 0, "mtime_ms": 0, "dataset": dataset, "missing": True,
+                      "lang": None}]
         files += [{**f, **meta, "format": "media"} for f in found]
     return files
 
@@ -206,7 +210,7 @@ def _file_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
 
 def _media_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
     yield media_row(f["file_uri"], f["size_bytes"], f["mtime_ms"], f["dataset"], f["license"],
-                    lambda: open_uri(f["file_uri"], seekable=True), ctx, missing=bool(f["missing"]))
+                    lambda: open_uri(f["file_uri"], seekable=True), ctx, missing=bool(f["missing"]), lang=f["lang"])
 
 
 def _parse_fn(ctx: IngestContext, media: bool):

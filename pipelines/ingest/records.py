@@ -77,7 +77,7 @@ MEDIA_OUTCOME = pa.schema(_LINEAGE + [
     ("media_type", pa.string()), ("mime_type", pa.string()), ("size_bytes", pa.int64()),
     ("modification_time", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
     ("width", pa.int32()), ("height", pa.int32()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
-    ("codec", pa.string()), ("content", pa.large_binary()),
+    ("codec", pa.string()), ("content", pa.large_binary()), ("lang_hint", pa.string()),
 ] + _REJECT)
 
 

@@ -1,0 +1,279 @@
+"""Audio stage: bronze.media audio files -> silver.media_segments -> gold.tokens.
+
+    lakehouse audio [--dataset NAME ...]
+
+Three steps, each over what the one before left, so a killed run resumes where it stopped
+and a rerun changes nothing (MERGE on keys):
+
+1. segments: audio files of bronze.media with neither segments nor a file reject of this
+   stage are decoded in one streaming pass (PyAV, soxr), voice activity found (webrtcvad),
+   cut into segments, measured and fingerprinted (pipelines/audio/), and the segment rules
+   (`audio.rules`, over the stored signals) decide. Segments go to silver.media_segments,
+   file and segment rejects to ops.rejects.
+2. near-duplicates: kept segments not yet compared are matched against each other and the
+   earlier kept ones by fingerprint (pipelines/audio/neardup.py); duplicates go to
+   ops.rejects as audio_near_duplicate with the kept segment's id.
+3. tokens: kept, non-duplicate segments without a gold.tokens row are encoded with the
+   configured codec (tokenize_jobs/audio.py), one file per task row, the model loaded once
+   per executor, and counted in gold.token_counts (tokens and seconds).
+
+Accounting: files in = files segmented + files rejected; every segment is kept or rejected,
+every kept segment compared, every representative tokenized or rejected.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import ArrayType, IntegerType, StructField, StructType
+
+from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.lake import Lake
+from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
+from jobs.tokenize import count_tokens, publish_vocab
+from pipelines.audio import neardup
+from pipelines.audio.stage import (
+    ERROR_REASONS,
+    FILE_COLUMNS,
+    SIGNAL_NAMES,
+    TOKENS,
+    TokenParams,
+    analyze_fn,
+    params_from_config,
+    tokens_fn,
+)
+from pipelines.audio.stage import SEGMENTS as SEGMENT_ROWS
+from pipelines.clean.rules import check_signals, rules_from_config
+
+log = logging.getLogger("lakehouse")
+STAGE = "audio"
+SEGMENTS = "silver.media_segments"
+
+
+def check_config(cfg: dict) -> None:
+    """Rules over known signals; codebooks, codes and time markers that fit the vocabulary."""
+    a, v = cfg["audio"], cfg["tokenize"]["vocab"]
+    check_signals(rules_from_config(a["rules"]), set(SIGNAL_NAMES))
+    t = a["tokenizer"]
+    if t["codebooks"] > v["audio_levels"]:
+        raise ValueError(f"audio.tokenizer.codebooks={t['codebooks']} exceeds tokenize.vocab.audio_levels="
+                         f"{v['audio_levels']}")
+    if v["audio_codes"] != 1024:
+        raise ValueError("the audio codecs have 1,024 codes per level: tokenize.vocab.audio_codes must be 1024")
+    if a["vad"]["max_s"] / t["marker_s"] > v["timestamps"]:
+        raise ValueError(f"segments of up to audio.vad.max_s={a['vad']['max_s']} s need more than "
+                         f"tokenize.vocab.timestamps={v['timestamps']} markers of {t['marker_s']} s")
+    if t["codec"] == "encodec":
+        from tokenize_jobs.audio import ENCODEC_CODEBOOKS
+        if t["codebooks"] not in ENCODEC_CODEBOOKS:
+            raise ValueError(f"Encodec 24 kHz takes {sorted(ENCODEC_CODEBOOKS)} codebooks, not {t['codebooks']}")
+        if not t["checkpoint"]:
+            raise ValueError("audio.tokenizer.codec=encodec needs audio.tokenizer.checkpoint (a local path)")
+
+
+def pending_files(lake: Lake, datasets: list[str] | None) -> DataFrame:
+    files = lake.read("bronze.media").where(F.col("media_type") == "audio")
+    if datasets:
+        files = files.where(F.col("dataset").isin(datasets))
+    if lake.exists(SEGMENTS):
+        files = files.join(lake.read(SEGMENTS).select(F.col("parent_ids")[0].alias("doc_id")).distinct(),
+                           "doc_id", "left_anti")
+    if lake.exists("ops.rejects"):
+        files = files.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id",
+                           "left_anti")
+    return files
+
+
+def _segment_rows(out: DataFrame, run_id: str) -> DataFrame:
+    return out.where("segment >= 0").select(
+        "doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256",
+        F.array("parent_id").alias("parent_ids"), "ingest_run_id", F.lit(run_id).alias("run_id"),
+        F.lit(STAGE).alias("stage"), F.current_timestamp().alias("processed_at"),
+        F.lit(pipeline_version()).alias("pipeline_version"), F.lit("audio").alias("media_type"), "segment",
+        "start_s", "end_s", "lang", "signals", "fingerprint", "decision", "reason")
+
+
+def segment_files(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
+    a = cfg["audio"]
+    todo = pending_files(lake, datasets).select(*FILE_COLUMNS)
+    parents = todo.select("doc_id").localCheckpoint()    # fixed now: the writes below change what is pending
+    files_in = parents.count()
+    if not files_in:
+        return {"files_in": 0, "files_segmented": 0, "files_rejected": 0, "segments": 0}
+    n_tasks = a["partitions"] or min(files_in, spark.sparkContext.defaultParallelism * 4)
+    analyze = analyze_fn(params_from_config(a), rules_from_config(a["rules"]))
+    out = (todo.join(parents, "doc_id", "left_semi").repartition(n_tasks)
+           .mapInArrow(analyze, from_arrow_schema(SEGMENT_ROWS))
+           .localCheckpoint())     # computed once, no lineage: what is pending changes as the writes land
+    stats = {(r["is_seg"], r["reason"]): r["n"] for r in
+             out.select((F.col("segment") >= 0).alias("is_seg"), "reason").groupBy("is_seg", "reason")
+             .agg(F.count("*").alias("n")).collect()}
+    file_rej = {reason: n for (is_seg, reason), n in stats.items() if not is_seg}
+    check_error_budget(STAGE, file_rej, files_in, a["error_budget"], ERROR_REASONS)
+    n_seg = sum(n for (is_seg, _), n in stats.items() if is_seg)
+    _, seg_landed = lake.insert_counted(SEGMENTS, _segment_rows(out, run.run_id), n_seg, source_persisted=True)
+    run.expect(SEGMENTS, n_seg, seg_landed)
+    n_file_rej = sum(file_rej.values())
+    rej = reject_rows(out.where("segment < 0"), STAGE, run.run_id, "reason", "detail")
+    run.expect("ops.rejects (audio files)", n_file_rej, write_rejects(lake, rej, n_file_rej, STAGE))
+    segmented = (lake.read(SEGMENTS).select(F.col("parent_ids")[0].alias("doc_id")).distinct()
+                 .join(parents, "doc_id", "left_semi").count())
+    file_rejects = (F.col("stage") == STAGE) & (F.col("source_record") == F.col("source_uri"))
+    rejected = (lake.read("ops.rejects").where(file_rejects)
+                .select("doc_id").distinct().join(parents, "doc_id", "left_semi").count())
+    for (is_seg, reason), n in stats.items():
+        if reason:
+            run.metric(f"dropped.{'segment' if is_seg else 'file'}.{reason}", n)
+    if a["vad"]["silero"]:     # where webrtcvad and silero-vad disagree (music, noise called speech)
+        agree = out.where("segment >= 0").select(F.col("signals")["vad_agreement"].alias("a"))
+        r = agree.agg(F.avg("a").alias("mean"), F.sum((F.col("a") < 0.8).cast("int")).alias("low")).first()
+        run.metric("vad_agreement_mean", r["mean"] or 0.0)
+        run.metric("vad_disagreeing_segments", r["low"] or 0)
+    seconds = out.where("segment >= 0").agg(F.sum(F.col("end_s") - F.col("start_s"))).first()[0]
+    run.metric("segment_seconds", seconds or 0.0)
+    return {"files_in": files_in, "files_segmented": segmented, "files_rejected": rejected, "segments": n_seg}
+
+
+def reject_segments(lake: Lake, run: StageRun) -> int:
+    """ops.rejects rows for the rejected segments that have none yet: this run's, and those of a
+    run killed between its segments and its rejects (read from the table, so nothing is lost)."""
+    if not lake.exists(SEGMENTS):
+        return 0
+    seg = lake.read(SEGMENTS).where((F.col("media_type") == "audio") & (F.col("decision") == "rejected"))
+    if lake.exists("ops.rejects"):
+        seg = seg.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id", "left_anti")
+    seg = seg.select("doc_id", "source_uri", "source_record", "dataset", "reason",
+                     F.concat(F.lit("signals "), F.to_json("signals")).alias("detail")).localCheckpoint()
+    n = seg.count()
+    run.expect("ops.rejects (audio segments)", n,
+               write_rejects(lake, reject_rows(seg, STAGE, run.run_id, "reason", "detail"), n, STAGE))
+    return n
+
+
+def mark_duplicates(lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
+    p = cfg["audio"]["near_dup"]
+    seg = lake.read(SEGMENTS).where((F.col("media_type") == "audio") & (F.col("decision") == "kept"))
+    new = seg.where(F.col("dup_keep").isNull())
+    if datasets:
+        new = new.where(F.col("dataset").isin(datasets))
+    new = new.select("doc_id", "source_uri", "source_record", "dataset", "fingerprint", "signals").localCheckpoint()
+    n_new = new.count()
+    if not n_new:
+        return {"compared": 0, "near_duplicates": 0}
+    if p["enabled"]:
+        index = seg.where(F.col("dup_keep")).select("doc_id", "fingerprint", "signals", "dup_cluster_id")
+        marks = neardup.assign(new, index if not index.isEmpty() else None, p).localCheckpoint()
+    else:
+        marks = new.select("doc_id", F.col("doc_id").alias("dup_cluster_id"),
+                           F.lit(1).cast("long").alias("dup_cluster_size"),
+                           F.lit(True).alias("dup_keep"), F.lit(None).cast("string").alias("dup_ref"),
+                           F.lit(None).cast("double").alias("dup_ber"))
+    dups = marks.where(~F.col("dup_keep")).join(new, "doc_id")
+    n_dup = dups.count()
+    detail = F.concat(F.lit("bit error rate "), F.format_number("dup_ber", 3), F.lit(" against "), F.col("dup_ref"))
+    landed = write_rejects(lake, reject_rows(dups, STAGE, run.run_id, F.lit("audio_near_duplicate"), detail, "dup_ref"),
+                           n_dup, STAGE)
+    run.expect("ops.rejects (audio_near_duplicate)", n_dup, landed)
+    updated = lake.merge_update(SEGMENTS, marks, ["dup_cluster_id", "dup_cluster_size", "dup_keep", "dup_ref",
+                                                  "dup_ber"])
+    run.expect(f"{SEGMENTS} near-duplicate marks", n_new, updated)
+    run.metric("near_duplicates", n_dup)
+    return {"compared": n_new, "near_duplicates": n_dup}
+
+
+def _tokens_schema() -> StructType:
+    """tokens_fn's output; the ids are never null (gold.tokens says so, Arrow's schema cannot)."""
+    fields = from_arrow_schema(TOKENS).fields
+    return StructType([StructField("tokens", ArrayType(IntegerType(), False)) if f.name == "tokens" else f
+                       for f in fields])
+
+
+def pending_tokens(lake: Lake, datasets) -> DataFrame:
+    seg = lake.read(SEGMENTS).where((F.col("media_type") == "audio") & F.col("dup_keep"))
+    if datasets:
+        seg = seg.where(F.col("dataset").isin(datasets))
+    if lake.exists("gold.tokens"):
+        seg = seg.join(lake.read("gold.tokens").where(F.col("modality") == "audio").select("doc_id"), "doc_id",
+                       "left_anti")
+    return seg
+
+
+def tokenize_segments(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
+    a = cfg["audio"]
+    vocab = publish_vocab(lake, cfg)
+    seg = pending_tokens(lake, datasets).localCheckpoint()
+    n_seg = seg.count()
+    if not n_seg:
+        return {"segments_to_tokenize": 0, "token_rows": 0, "new_tokens": 0}
+    files = lake.read("bronze.media").select(F.col("doc_id").alias("parent"), "content")
+    per_file = (seg.select(F.col("parent_ids")[0].alias("parent"), "source_uri",
+                           F.struct("doc_id", "start_s", "end_s").alias("s"))
+                .groupBy("parent", "source_uri").agg(F.collect_list("s").alias("segments"))
+                .join(files, "parent"))
+    n_files = per_file.count()
+    tp = TokenParams(a["tokenizer"], vocab.manifest, a["file"]["chunk_s"])
+    out = (per_file.repartition(a["partitions"] or min(n_files, spark.sparkContext.defaultParallelism * 4))
+           .mapInArrow(tokens_fn(tp), _tokens_schema())
+           .localCheckpoint())
+    try:
+        t0 = time.monotonic()
+        stats = out.agg(F.count("*").alias("n"), F.sum(F.col("reason").isNotNull().cast("int")).alias("rej"),
+                        F.sum("n_tokens").alias("tokens"), F.sum("seconds").alias("seconds")).first()
+        encode_s = time.monotonic() - t0
+        n_out, n_rej = stats["n"], stats["rej"] or 0
+        run.expect("audio segments tokenized or rejected", n_seg, n_out)
+        good = out.where(F.col("reason").isNull()).join(seg, "doc_id").select(
+            "doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256", "parent_ids",
+            "ingest_run_id", F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
+            F.current_timestamp().alias("processed_at"), F.lit(pipeline_version()).alias("pipeline_version"),
+            F.lit("audio").alias("modality"), "segment", "lang", F.lit(None).cast("string").alias("quality_tier"),
+            "tokens", "n_tokens", F.lit(vocab.version).alias("vocab_version"), "start_s", "end_s", "tokenizer")
+        _, landed = lake.insert_counted("gold.tokens", good, n_out - n_rej, source_persisted=True)
+        run.expect("gold.tokens (audio)", n_out - n_rej, landed)
+        bad = out.where(F.col("reason").isNotNull()).join(
+            seg.select("doc_id", "source_uri", "source_record", "dataset"), "doc_id")
+        run.expect("ops.rejects (audio tokens)", n_rej,
+                   write_rejects(lake, reject_rows(bad, STAGE, run.run_id, "reason", "detail"), n_rej, STAGE))
+        for c in count_tokens(lake, run.run_id, vocab.version):
+            for key in (f"lang.{c['lang']}", f"dataset.{c['dataset']}"):
+                run.metric(f"tokens.{key}", run.metrics.get(f"tokens.{key}", 0) + c["tokens"])
+                run.metric(f"hours.{key}", run.metrics.get(f"hours.{key}", 0) + (c["seconds"] or 0) / 3600)
+    finally:
+        out.unpersist()
+    audio_s = stats["seconds"] or 0.0
+    run.metric("new_tokens", stats["tokens"] or 0)
+    run.metric("audio_seconds_tokenized", audio_s)
+    run.metric("tokenize_realtime_factor", audio_s / encode_s if encode_s else 0.0)
+    return {"segments_to_tokenize": n_seg, "token_rows": landed, "token_rejects": n_rej,
+            "new_tokens": stats["tokens"] or 0, "hours": round(audio_s / 3600, 4), "vocab_version": vocab.version}
+
+
+def run_audio(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
+        run.inputs("bronze.media", SEGMENTS, "gold.tokens")
+        timer = Timer(run)
+        t0 = time.monotonic()
+        with timer("segment_seconds_wall"):
+            files = segment_files(spark, lake, cfg, run, datasets)
+            files["segments_rejected"] = reject_segments(lake, run)
+        with timer("near_dup_seconds"):
+            dups = mark_duplicates(lake, cfg, run, datasets)
+        with timer("tokenize_seconds"):
+            toks = tokenize_segments(spark, lake, cfg, run, datasets)
+        run.count(rows_in=files["files_in"], kept=files["files_segmented"], rejected=files["files_rejected"],
+                  written=files["segments"])
+        summary = {"run_id": run.run_id, **files, **dups, **toks, "seconds": round(time.monotonic() - t0, 2)}
+    log.info("audio done: %s", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dataset_stage_main(STAGE, __doc__, run_audio, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

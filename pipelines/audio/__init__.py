@@ -1,0 +1,1 @@
+"""Audio: streaming decode, voice activity, segments, signals, fingerprints, near-duplicates."""
