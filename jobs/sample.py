@@ -30,7 +30,7 @@ QUERIES = [
     "ORDER BY docs DESC",
     "SELECT modality, lang, sum(docs) AS docs, sum(tokens) AS tokens, round(sum(seconds), 1) AS seconds "
     "FROM gold.token_counts GROUP BY modality, lang ORDER BY modality, tokens DESC",
-    "SELECT regexp_extract(source_uri, '[^/]+$') AS file, segment, start_s, end_s, decision, reason, dup_keep, "
+    "SELECT regexp_extract(source_uri, '[^/]+$', 0) AS file, segment, start_s, end_s, decision, reason, dup_keep, "
     "round(signals['snr_db'], 1) AS snr_db FROM silver.media_segments ORDER BY file, segment",
     "SELECT export_id, shard, modality, n_sequences, n_tokens, n_docs, input_versions FROM gold.exports "
     "ORDER BY export_id, shard",

@@ -350,8 +350,9 @@ class AudioTokenizer(Section):
     codebooks: int = Field(8, gt=0, description="RVQ levels kept (Encodec: 2/4/8/16/32 = 1.5/3/6/12/24 kbps; "
                                                 "75 frames/s each)")
     marker_s: float = Field(1.0, gt=0, description="a <|t_i|> time marker every this many seconds")
-    batch: int = Field(8, gt=0, description="segments per forward pass (Encodec: exact, it is causal; the project "
-                                            "codec encodes one at a time)")
+    batch_s: float = Field(60.0, gt=0, description="audio seconds per forward pass (Encodec batches segments, "
+                                                   "exactly: it is causal; ~16 MB of CPU memory per second; the "
+                                                   "project codec encodes one at a time). Raise it on a GPU")
     device: str = _d("auto", "auto (cuda when present), cpu or cuda[:n]")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -115,7 +116,8 @@ class TokenParams:
 
 
 TOKENS = pa.schema([("doc_id", pa.string()), ("tokens", pa.list_(pa.int32())), ("n_tokens", pa.int64()),
-                    ("tokenizer", pa.string()), ("seconds", pa.float64()), ("reason", pa.string()),
+                    ("tokenizer", pa.string()), ("seconds", pa.float64()), ("encode_s", pa.float64()),
+                    ("reason", pa.string()),
                     ("detail", pa.string())])
 
 
@@ -147,13 +149,18 @@ def tokens_fn(tp: TokenParams):
         codec = from_config(tp.codec)
         layout = Layout(Vocab(tp.manifest), tp.codec["codebooks"], tp.codec["marker_s"], codec.frame_rate)
         tokenizer = f"{codec.version}x{tp.codec['codebooks']}"
-        levels, size = tp.codec["codebooks"], tp.codec["batch"]
+        levels, most = tp.codec["codebooks"], tp.codec["batch_s"] * RATE
 
         def flush(pending: list, out: list, done: set) -> None:
-            for (doc_id, x), codes in zip(pending, codec.encode_batch([x for _, x in pending], levels)):
+            if not pending:
+                return
+            t0 = time.perf_counter()
+            batch = codec.encode_batch([x for _, x in pending], levels)
+            share = (time.perf_counter() - t0) / sum(x.size for _, x in pending)    # codec time, by length
+            for (doc_id, x), codes in zip(pending, batch):
                 ids = layout.ids(codes)
                 out.append({"doc_id": doc_id, "tokens": ids.tolist(), "n_tokens": int(ids.size),
-                            "tokenizer": tokenizer, "seconds": x.size / RATE})
+                            "tokenizer": tokenizer, "seconds": x.size / RATE, "encode_s": share * x.size})
                 done.add(doc_id)
             pending.clear()
 
@@ -172,9 +179,9 @@ def tokens_fn(tp: TokenParams):
                                             "detail": f"{x.size} samples decoded of the segment"})
                                 done.add(s["doc_id"])
                             else:
-                                pending.append((s["doc_id"], x))
-                                if len(pending) >= size:
+                                if pending and sum(p.size for _, p in pending) + x.size > most:
                                     flush(pending, out, done)
+                                pending.append((s["doc_id"], x))
                         flush(pending, out, done)
                 except AudioError as e:     # the segments cut before the error are complete
                     flush(pending, out, done)
