@@ -57,7 +57,11 @@ SEGMENTS = "silver.media_segments"
 def check_config(cfg: dict) -> None:
     """Rules over known signals; codebooks, codes and time markers that fit the vocabulary."""
     a, v = cfg["audio"], cfg["tokenize"]["vocab"]
-    check_signals(rules_from_config(a["rules"]), set(SIGNAL_NAMES))
+    rules = rules_from_config(a["rules"])
+    check_signals(rules, set(SIGNAL_NAMES))
+    silero_only = {"silero_ratio", "vad_agreement"}
+    if not a["vad"]["silero"] and any(r.signal in silero_only for r in rules):
+        raise ValueError(f"audio.rules use {sorted(silero_only)}, which only audio.vad.silero=true measures")
     t = a["tokenizer"]
     if t["codebooks"] > v["audio_levels"]:
         raise ValueError(f"audio.tokenizer.codebooks={t['codebooks']} exceeds tokenize.vocab.audio_levels="

@@ -231,3 +231,16 @@ def test_encodec_has_the_official_architecture_and_checks_its_weights(tmp_path):
         EncodecCodec(str(tmp_path / "missing.th"), None, 8)
     with pytest.raises(CodecError, match="codebooks"):
         EncodecCodec(None, None, 6, random_weights=True)
+
+
+def test_audio_config_is_checked_before_spark():
+    from jobs.common.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="silero"):
+        load_config("sample", ["audio.rules.audio_not_speech.enabled=true"])
+    assert load_config("sample", ["audio.rules.audio_not_speech.enabled=true", "audio.vad.silero=true"])
+    with pytest.raises(ConfigError, match="codebooks"):
+        load_config("sample", ["audio.tokenizer.codec=encodec", "audio.tokenizer.codebooks=6",
+                               "audio.tokenizer.checkpoint=/x.th"])
+    with pytest.raises(ConfigError, match="timestamps"):
+        load_config("sample", ["audio.vad.max_s=120", "audio.tokenizer.marker_s=0.1"])
