@@ -42,7 +42,7 @@ class Recipe:
     batch: int = 16
     crop: int = 9600              # 0.4 s
     lr: float = 2e-3
-    wave_weight: float = 100.0    # waveform L1 against the STFT losses: without it the phase is free (SI-SNR ~ noise)
+    wave_weight: float = 400.0    # waveform L1 against the STFT losses: without it the phase is free (SI-SNR ~ noise)
     seed: int = 7
     version: int = 2               # bump when the saved model or report changes form
 
