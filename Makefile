@@ -9,12 +9,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio clean
+.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio bench-image clean
 
 setup: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py \
-          tokenize_jobs/audio_codec.py quality_models/speech.py
+          tokenize_jobs/audio_codec.py quality_models/speech.py tokenize_jobs/image_vq.py tokenize_jobs/image_vq_train.py \
+          quality_models/images.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 	@command -v java >/dev/null || { echo "error: java not found: install a JDK 17 (apt-get install openjdk-17-jdk-headless)"; exit 2; }
 	@command -v espeak-ng >/dev/null || { echo "installing espeak-ng (Debian package: speech for the audio codec, tests and sample)"; \
@@ -27,6 +28,7 @@ $(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py qualit
 	$(PY) -m quality_models.models fetch
 	$(PY) -m quality_models.quality train >/dev/null
 	$(PY) -m tokenize_jobs.audio_codec train
+	$(PY) -m tokenize_jobs.image_vq_train train
 	touch $(STAMP)
 
 sample: setup
@@ -46,6 +48,9 @@ bench-pii: setup
 
 bench-audio: setup
 	$(PY) bench/audio_bench.py --hours 1
+
+bench-image: setup
+	$(PY) bench/image_bench.py --images 2000 --neardup 100000
 
 bench-tokenize: setup
 	$(PY) bench/tokenize_bench.py --docs 100000

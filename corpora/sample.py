@@ -327,6 +327,9 @@ def write_media(out: Path) -> list[dict]:
     entries = [{"path": n, "license": "CC0-1.0"} for n in
                ["tone-440.wav", "tone-880.wav", "truncated.wav", "red.png", "gradient.jpg", "broken.png"]]
     entries += write_speech(out)
+    from corpora.images import write_image_folder
+
+    entries += [{**e, "path": f"images/{e['path']}"} for e in write_image_folder(out / "images")]
     with open(out / "manifest.jsonl", "w") as fh:
         for e in entries:
             fh.write(json.dumps(e) + "\n")
@@ -361,6 +364,10 @@ def generate(out_dir: str | Path, n_pages: int = 600, seed: int = 0) -> dict[str
     (out / "tmp" / "whole.warc.gz").unlink()
     (out / "tmp").rmdir()
     write_wet(out / "wet" / "crawl-00000.warc.wet.gz", sample_pages(120, seed + 2, texts, faults=False))
+    from corpora.images import crawled_pages
+
+    img_pages, img_responses = crawled_pages(texts, random.Random(seed + 3))
+    write_warc(warc / "crawl-images.warc.gz", img_pages + img_responses)
 
     dumps = out / "dumps"
     dumps.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from pipelines.ingest import FILES_SCHEMA, context_from_config, list_inputs, parse_files, read_manifest
+from pipelines.ingest.records import MEDIA_OUTCOME
 
 log = logging.getLogger("lakehouse")
 STAGE = "ingest"
@@ -55,6 +56,12 @@ def split_outcomes(outcomes: DataFrame) -> tuple[DataFrame, DataFrame]:
     extra = (good.join(losers, keys).withColumn("reason", F.lit("duplicate_record"))
              .withColumn("detail", F.concat(F.lit("same document as the kept record "), "ref")).drop("ref"))
     return kept, bad.unionByName(extra)
+
+
+def warc_media(docs_out: DataFrame) -> DataFrame:
+    """The bronze.media rows among the WARC outcomes (image responses), in the media outcome's columns."""
+    cols = [c for c in MEDIA_OUTCOME.names if c in docs_out.columns]
+    return docs_out.where(F.col("media_type").isNotNull()).select(*cols)
 
 
 def file_rows(spark: SparkSession, files: list[dict], kept: DataFrame, rejects: DataFrame, run_id: str) -> DataFrame:
@@ -105,8 +112,8 @@ def run_ingest(spark: SparkSession, lake: Lake, cfg: dict, inputs: list[str], da
             with timer("parse_seconds"):
                 rows_in = docs_out.count() + media_out.count()
             with timer("split_seconds"):
-                docs, doc_rej = split_outcomes(docs_out)
-                media, media_rej = split_outcomes(media_out)
+                docs, doc_rej = split_outcomes(docs_out.where(F.col("media_type").isNull()))
+                media, media_rej = split_outcomes(media_out.unionByName(warc_media(docs_out), allowMissingColumns=True))
                 n_docs, n_media = docs.count(), media.count()
                 rejects = reject_rows(doc_rej.unionByName(media_rej, allowMissingColumns=True), STAGE, run.run_id,
                                       "reason", "detail").localCheckpoint()

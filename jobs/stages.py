@@ -22,7 +22,8 @@ from schemas import config as C
 
 # extra (setup.cfg [options.extras_require]) -> modules it provides
 EXTRAS = {"train": ("torch", "megatron.core"), "pii": ("presidio_analyzer",), "report": ("matplotlib",),
-          "audio": ("av", "soxr", "webrtcvad", "torch", "encodec", "vector_quantize_pytorch")}
+          "audio": ("av", "soxr", "webrtcvad", "torch", "encodec", "vector_quantize_pytorch"),
+          "image": ("imagehash", "torch", "vector_quantize_pytorch")}
 
 
 class StageError(ValueError):
@@ -118,6 +119,12 @@ PIPELINE: list[Stage] = [
           reads=("bronze.media",), writes=("silver.media_segments", "gold.tokens", "gold.token_counts", "ops.rejects"),
           config={"audio": C.AudioConfig, "tokenize": C.TokenizeConfig}, extras=("audio",), gpu=True,
           check="jobs.audio:check_config"),
+    Stage("image", "decode, filter, perceptual-hash, near-dedup and VQ-tokenize images (with their alt-text "
+                   "pairs) into silver.media_segments and gold.tokens",
+          reads=("bronze.media",),
+          writes=("silver.media_segments", "gold.tokens", "gold.token_counts", "ops.rejects"),
+          config={"image": C.ImageConfig, "tokenize": C.TokenizeConfig, "clean": C.CleanConfig},
+          extras=("image",), gpu=True, check="jobs.image:check_config"),
     Stage("export", "mix, pack and write Megatron .bin/.idx shards into gold.exports",
           reads=("gold.tokens",), writes=("gold.exports", "gold.export_docs"),
           config={"export": C.ExportConfig, "mixing": C.MixingConfig},

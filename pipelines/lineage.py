@@ -26,10 +26,11 @@ QUERIES = {
                  "FROM silver.pii_audit WHERE doc_id = '{doc_id}'",
     "rejects": "SELECT stage, reason, detail, ref_doc_id, run_id, rejected_at FROM ops.rejects "
                "WHERE doc_id = '{doc_id}'",
-    "media": "SELECT doc_id, dataset, license, source_uri, media_type, codec, duration_s, sample_rate, lang_hint, "
-             "ingest_run_id FROM bronze.media WHERE doc_id IN ({media_ids})",
+    "media": "SELECT doc_id, dataset, license, source_uri, source_record, url, media_type, codec, duration_s, "
+             "sample_rate, width, height, lang_hint, ingest_run_id FROM bronze.media WHERE doc_id IN ({media_ids})",
     "segment": "SELECT parent_ids[0] AS file_id, source_record, segment, start_s, end_s, decision, reason, signals, "
-               "dup_cluster_id, dup_keep, dup_ref, dup_ber, run_id FROM silver.media_segments "
+               "dup_cluster_id, dup_keep, dup_ref, dup_ber, dup_hamming, text, text_source, pair_doc_id, run_id "
+               "FROM silver.media_segments "
                "WHERE doc_id = '{doc_id}'",
     "tokens": "SELECT modality, segment, n_tokens, vocab_version, start_s, end_s, tokenizer, run_id FROM gold.tokens "
               "WHERE doc_id = '{doc_id}'",

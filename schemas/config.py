@@ -91,6 +91,8 @@ class IngestConfig(Section):
     max_body_bytes: int = Field(16 << 20, gt=0, description="larger records are rejected as too_large")
     text_content_types: list[str] = _d(["text/html", "application/xhtml+xml", "text/plain"],
                                        "content types ingested as text; others are unsupported_content_type")
+    image_content_types: list[str] = _d(["image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp",
+                                         "image/tiff"], "WARC responses of these types land in bronze.media as images")
     fields: IngestFields = _d(IngestFields, "field names tried, in order, in JSONL and Parquet dumps")
     datasets: dict[str, IngestDataset] = _d({}, "per-dataset defaults")
     media: IngestMedia = _d(IngestMedia, "media files (bronze.media)")
@@ -368,6 +370,55 @@ class AudioConfig(Section):
     tokenizer: AudioTokenizer = _d(AudioTokenizer, "the RVQ codec")
     partitions: int | None = Field(None, gt=0, description="spread the pending files over this many tasks")
     error_budget: ErrorBudget = _d(ErrorBudget, "audio_error (the library failing) share that fails the run")
+
+
+# -- images ------------------------------------------------------------------------------------
+IMAGE_RULES = {
+    # a 256x256 tokenizer input from a shorter side under 128 px is an upscale of more than 2x
+    "image_too_small": {"signal": "min_side", "min": 128},
+    # the centre crop of a 3:1 banner keeps a third of it
+    "image_extreme_aspect": {"signal": "aspect", "max": 3.0},
+    # grey-level standard deviation on a 64x64 thumbnail: a blank or single-colour image
+    "image_blank": {"signal": "pixel_std", "min": 3.0},
+    # Laplacian variance at 256 px: off by default, flat illustrations and diagrams score low too
+    "image_blurry": {"signal": "blur", "min": 20.0, "enabled": False},
+}
+
+
+class ImageFile(Section):
+    max_pixels: int = Field(89_478_485, gt=0, description="images with more pixels are rejected as image_bomb before "
+                                                          "decoding (Pillow's default limit)")
+
+
+class ImageNearDup(Section):
+    enabled: bool = _d(True, "mark near-duplicate images (pHash/dHash bands + Hamming distance)")
+    max_phash: int = Field(8, ge=0, le=32, description="pHash bits two near-duplicates may differ in")
+    max_dhash: int = Field(12, ge=0, le=32, description="dHash bits two near-duplicates may differ in")
+    max_bucket: int = Field(1000, gt=1, description="hash bands shared by more images are ignored")
+
+
+class ImageTokenizer(Section):
+    checkpoint: str | None = _d(None, "a VQ model folder (model.pt + report.json); null = the one make setup trained")
+    checkpoint_sha256: str | None = _d(None, "refuse a model.pt with another SHA-256")
+    size: int = Field(256, gt=0, description="the tokenizer's input side (16x16 codes at 256: f16)")
+    resize: Literal["crop", "pad"] = _d("crop", "crop: shorter side to size, centre crop; pad: letterbox on white")
+    row_markers: bool = _d(False, "<|row_end|> after each row of codes (the grid is fixed: positions already say "
+                                  "the row, so off saves 16 tokens per image)")
+    batch: int = Field(1, gt=0, description="images per forward pass: 1 (the fastest on CPU) gives codes that "
+                                            "depend on the image alone; larger batches (for GPUs) can flip a "
+                                            "near-tie code with the batch's composition (float arithmetic)")
+    device: str = _d("auto", "auto (cuda when present), cpu or cuda[:n]")
+
+
+class ImageConfig(Section):
+    """The image stage: decode, signals, rules, perceptual near-duplicates, VQ tokens."""
+    file: ImageFile = _d(ImageFile, "decoding limits")
+    rules: dict[str, Rule] = _d(IMAGE_RULES, "image rules over silver.media_segments signals (reason = rule name)")
+    near_dup: ImageNearDup = _d(ImageNearDup, "image near-duplicates")
+    tokenizer: ImageTokenizer = _d(ImageTokenizer, "the visual VQ tokenizer")
+    lid_model: str | None = _d(None, "fastText LID model for captions; null = clean's (lid.176)")
+    partitions: int | None = Field(None, gt=0, description="spread the pending images over this many tasks")
+    error_budget: ErrorBudget = _d(ErrorBudget, "image_error (the library failing) share that fails the run")
 
 
 # -- orchestration -----------------------------------------------------------------------------

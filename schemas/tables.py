@@ -57,6 +57,11 @@ BRONZE_DOCUMENTS = StructType(LINEAGE_FIELDS + [
     _s("content_format", False),       # html | text
     StructField("byte_length", LongType(), False),
     _s("text", False),                 # decoded body (HTML or plain text)
+    # HTML pages: the <img> elements (src resolved against the page URL, alt, figcaption), what
+    # the image stage pairs crawled images with
+    StructField("image_refs", ArrayType(StructType([
+        StructField("url", StringType()), StructField("alt", StringType()), StructField("caption", StringType()),
+    ]))),
 ])
 
 BRONZE_MEDIA = StructType(LINEAGE_FIELDS + [
@@ -72,12 +77,15 @@ BRONZE_MEDIA = StructType(LINEAGE_FIELDS + [
     _s("codec"),
     StructField("content", BinaryType()),  # the bytes, when small enough (ingest.media.inline_max_bytes)
     _s("lang_hint"),                   # the language the manifest states, if any
+    _s("url"),                         # crawled media (WARC responses): the URL it was fetched from
+    StructField("source_offset", LongType()),  # ... and its record's byte offset in source_uri
 ])
 
 SILVER_MEDIA_SEGMENTS = StructType(LINEAGE_FIELDS + [
     # doc_id: the segment's own id; parent_ids: [the file's bronze.media doc_id];
-    # source_record: <file URI>#t=<start>,<end> (a W3C media fragment)
-    _s("media_type", False),           # audio (image, video: later stages)
+    # source_record: <file URI>#t=<start>,<end> (a W3C media fragment); images: one row per file,
+    # segment 0, the bronze row's source_record
+    _s("media_type", False),           # audio | image (video: a later stage)
     StructField("segment", IntegerType(), False),     # position in the file, from 0
     StructField("start_s", DoubleType(), False),
     StructField("end_s", DoubleType(), False),
@@ -91,7 +99,12 @@ SILVER_MEDIA_SEGMENTS = StructType(LINEAGE_FIELDS + [
     StructField("dup_cluster_size", LongType()),
     StructField("dup_keep", BooleanType()),
     _s("dup_ref"),                     # the kept segment a duplicate matched
-    StructField("dup_ber", DoubleType()),               # its bit error rate against it
+    StructField("dup_ber", DoubleType()),               # audio: its bit error rate against it
+    StructField("dup_hamming", IntegerType()),          # images: its pHash Hamming distance to it
+    # images: the text pair (alt text or figcaption of an <img> on a crawled page pointing at it)
+    _s("text"),
+    _s("text_source"),                 # alt | caption
+    _s("pair_doc_id"),                 # the page's bronze.documents doc_id
 ])
 
 SILVER_DOCUMENTS = StructType(LINEAGE_FIELDS + [
@@ -196,6 +209,8 @@ GOLD_TOKENS = StructType(LINEAGE_FIELDS + [
     StructField("start_s", DoubleType()),
     StructField("end_s", DoubleType()),
     _s("tokenizer"),                   # e.g. project-audio-<sha12>, encodec24-<sha12>, with codebooks
+    _s("text"),                        # images: the caption/alt text pair (export builds pairs from it)
+    _s("pair_doc_id"),                 # images: the page the text came from
 ])
 
 GOLD_EXPORTS = StructType([
@@ -313,7 +328,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               description="MinHash signatures and LSH bands of deduplicated documents: the index that "
                           "nightly dedup runs match new documents against"),
     TableSpec("silver.media_segments", SILVER_MEDIA_SEGMENTS, ("doc_id",), partition_by=("media_type",),
-              description="audio speech segments (later: images, video shots) with signals, fingerprints, "
+              description="audio speech segments and images (later: video shots) with signals, fingerprints, "
                           "decisions and near-duplicate marks; parent_ids -> bronze.media", properties=_CDF),
     TableSpec("silver.redacted_documents", SILVER_REDACTED, ("doc_id",), partition_by=("lang",),
               description="documents that passed the license gate and PII policy, PII replaced by placeholders: "

@@ -56,7 +56,8 @@ def test_licenses_and_provenance(sample_lake):
 
 def test_media_references_with_probed_metadata(sample_lake):
     lake, _, runs = sample_lake
-    media = {r["source_record"].rsplit("/", 1)[1]: r for r in lake.read("bronze.media").collect()}
+    media = {r["source_record"].rsplit("/", 1)[1]: r for r in lake.read("bronze.media")
+             .where("dataset IN ('sample-media', 'sample-speech')").collect()}
     assert set(media) == {"tone-440.wav", "tone-880.wav", "red.png", "gradient.jpg", "silence.wav", "speech-en.wav",
                           "speech-en-copy.mp3", "speech-zh.mp3", "speech-de.opus", "speech-fr.m4a", "speech-es.flac"}
     speech = {n: r for n, r in media.items() if r.dataset == "sample-speech"}
@@ -72,6 +73,16 @@ def test_media_references_with_probed_metadata(sample_lake):
     assert media["gradient.jpg"].mime_type == "image/jpeg" and media["tone-440.wav"].content is not None
     assert all(r.license == "CC0-1.0" for r in media.values())
     assert reasons(lake, "sample-media") == {"corrupt_media": 2}  # truncated.wav, broken.png
+    assert reasons(lake, "sample-images") == {"corrupt_media": 2, "image_bomb": 1}   # truncated, corrupt; bomb
+
+
+def test_image_responses_in_a_warc_become_media_rows_and_pages_keep_their_img_refs(sample_lake):
+    lake, _, _ = sample_lake
+    crawled = lake.read("bronze.media").where("dataset = 'sample-web'").collect()
+    assert len(crawled) == 6 and all(r.media_type == "image" and r.url.startswith("https://") for r in crawled)
+    assert all(r.source_record.startswith("<urn:uuid:") and r.content and r.width > 0 for r in crawled)
+    pages = lake.read("bronze.documents").where(F.col("image_refs").isNotNull()).collect()
+    assert len(pages) == 4 and {ref.url for p in pages for ref in p.image_refs} <= {r.url for r in crawled}
 
 
 def test_accounting_invariant_in_ops_runs(sample_lake):
@@ -82,7 +93,9 @@ def test_accounting_invariant_in_ops_runs(sample_lake):
         assert r.status == "succeeded" and r.stage == "ingest"
         assert r.rows_in == r.rows_kept + r.rows_rejected > 0
         table = "bronze.media" if ds == "sample-media" else "bronze.documents"
-        assert lake.read(table).filter(F.col("ingest_run_id") == r.run_id).count() == r.rows_kept == r.rows_written
+        rows = sum(lake.read(t).filter(F.col("ingest_run_id") == r.run_id).count()
+                   for t in ("bronze.documents", "bronze.media"))     # a WARC's images are media rows
+        assert rows == r.rows_kept == r.rows_written
         assert lake.read("ops.rejects").filter(F.col("run_id") == r.run_id).count() == r.rows_rejected
         assert r.config_hash and r.code_version and r.output_versions[table] >= 1
         assert r.duration_s > 0 and r.metrics["files"] > 0

@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pipelines.audio import fingerprint as fpm
-from pipelines.dedup.components import connected_components
+from pipelines.dedup.components import keep_one
 
 KEYS = pa.schema([("doc_id", pa.string()), ("pos", pa.int32()), ("key", pa.int64())])
 
@@ -100,20 +100,6 @@ def assign(new: DataFrame, index: DataFrame | None, p: dict) -> DataFrame:
         old_keys = new_keys.limit(0)
         prints = new.select("doc_id", "fingerprint")
     edges = verified_edges(candidates(new_keys, old_keys, p), prints, p).localCheckpoint()
-    comp = connected_components(edges)
-    ends = edges.select(F.col("src").alias("doc_id"), "ber")
-    best_ber = (ends.unionByName(edges.select(F.col("dst").alias("doc_id"), "ber"))
-                .groupBy("doc_id").agg(F.min("ber").alias("dup_ber")))
-    members = (meta.join(comp.withColumnRenamed("node", "doc_id"), "doc_id", "left")
-               .withColumn("root", F.coalesce("root", "doc_id")))
-    order = Window.partitionBy("root").orderBy(F.col("is_old").desc(), F.col("snr").desc_nulls_last(),
-                                               F.col("dur").desc_nulls_last(), "doc_id")
-    ranked = (members.withColumn("_pos", F.row_number().over(order))
-              .withColumn("dup_cluster_size", F.count("*").over(Window.partitionBy("root"))))
-    reps = ranked.where("_pos = 1").select("root", F.col("doc_id").alias("rep"),
-                                           F.coalesce("old_cluster", "doc_id").alias("dup_cluster_id"))
-    out = ranked.where(~F.col("is_old")).join(reps, "root").join(best_ber, "doc_id", "left")
-    keep = F.col("doc_id") == F.col("rep")
-    return out.select("doc_id", "dup_cluster_id", "dup_cluster_size", keep.alias("dup_keep"),
-                      F.when(keep, F.lit(None)).otherwise(F.col("rep")).alias("dup_ref"),
-                      F.col("dup_ber").cast("double"))
+    marks = keep_one(meta, edges, [F.col("snr").desc_nulls_last(), F.col("dur").desc_nulls_last()], "ber")
+    return marks.select("doc_id", "dup_cluster_id", "dup_cluster_size", "dup_keep", "dup_ref",
+                        F.col("ber").cast("double").alias("dup_ber"))

@@ -56,3 +56,28 @@ def connected_components(edges: DataFrame, max_rounds: int = 50) -> DataFrame:
     # at the fixed point every edge is (node, root) with root the component minimum
     roots = e.select(F.col("b").alias("node"), F.col("b").alias("root")).distinct()
     return e.select(F.col("a").alias("node"), F.col("b").alias("root")).unionByName(roots).distinct()
+
+
+def keep_one(meta: DataFrame, edges: DataFrame, order: list, score: str) -> DataFrame:
+    """The keep policy of the media near-duplicate passes, over verified edges (src, dst, <score>):
+    per new node of `meta` its component's id and size, whether it is the one kept, the kept
+    node it duplicates and its best (lowest) score against any neighbour.
+
+    `meta`: doc_id, is_old (an earlier representative: it stays kept, and its old_cluster
+    stays the cluster's id), old_cluster, and the columns `order` ranks the others by (best
+    first); ties go to the smallest doc_id."""
+    comp = connected_components(edges)
+    ends = (edges.select(F.col("src").alias("doc_id"), score)
+            .unionByName(edges.select(F.col("dst").alias("doc_id"), score)))
+    best = ends.groupBy("doc_id").agg(F.min(score).alias(score))
+    members = (meta.join(comp.withColumnRenamed("node", "doc_id"), "doc_id", "left")
+               .withColumn("root", F.coalesce("root", "doc_id")))
+    ranked = (members.withColumn("_pos", F.row_number().over(
+                  Window.partitionBy("root").orderBy(F.col("is_old").desc(), *order, "doc_id")))
+              .withColumn("dup_cluster_size", F.count("*").over(Window.partitionBy("root"))))
+    reps = ranked.where("_pos = 1").select("root", F.col("doc_id").alias("rep"),
+                                           F.coalesce("old_cluster", "doc_id").alias("dup_cluster_id"))
+    out = ranked.where(~F.col("is_old")).join(reps, "root").join(best, "doc_id", "left")
+    keep = F.col("doc_id") == F.col("rep")
+    return out.select("doc_id", "dup_cluster_id", "dup_cluster_size", keep.alias("dup_keep"),
+                      F.when(keep, F.lit(None)).otherwise(F.col("rep")).alias("dup_ref"), score)

@@ -244,6 +244,7 @@ def context_from_config(cfg: dict, run_id: str, pipeline_version: str) -> Ingest
         default_license=icfg["default_license"],
         dataset_licenses={k: v["license"] for k, v in icfg["datasets"].items()},
         max_body_bytes=icfg["max_body_bytes"], text_content_types=tuple(icfg["text_content_types"]),
+        image_content_types=tuple(icfg["image_content_types"]),
         fields={k: list(v) for k, v in icfg["fields"].items()}, inline_media_bytes=icfg["media"]["inline_max_bytes"],
     )
 

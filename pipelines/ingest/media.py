@@ -40,16 +40,21 @@ class CorruptMedia(ValueError):
         self.reason = reason
 
 
-def _probe_image(fh, full_decode: bool) -> dict:
+def probe_image(fh, full_decode: bool) -> dict:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(fh) as im:
             info = {"width": im.width, "height": im.height, "codec": (im.format or "").lower() or None,
                     "mime_type": Image.MIME.get(im.format)}
+            if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS:
+                raise CorruptMedia(f"{im.width}x{im.height} pixels exceed Pillow's decompression-bomb limit "
+                                   f"({Image.MAX_IMAGE_PIXELS})", "image_bomb")
             if full_decode:
                 im.load()
         return info
+    except CorruptMedia:
+        raise
     except Image.DecompressionBombError as e:
         raise CorruptMedia(f"image over the decompression-bomb limit: {e}", "image_bomb") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as e:
@@ -106,7 +111,7 @@ def probe(fh, size: int, name: str, media_type: str, ctx: IngestContext) -> dict
     ext = os.path.splitext(name.lower())[1]
     fh.seek(0)
     if media_type == "image":
-        return _probe_image(fh, full_decode=size <= ctx.inline_media_bytes)
+        return probe_image(fh, full_decode=size <= ctx.inline_media_bytes)
     if ext == ".wav":
         return _probe_wav(fh, size)
     if ext in (".webm", ".mkv", ".avi"):

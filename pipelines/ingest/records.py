@@ -25,6 +25,7 @@ class IngestContext:
     dataset_licenses: dict                 # dataset -> license
     max_body_bytes: int
     text_content_types: tuple
+    image_content_types: tuple
     fields: dict                           # role -> candidate field names
     inline_media_bytes: int
     stage: str = "ingest"
@@ -71,13 +72,18 @@ DOC_OUTCOME = pa.schema(_LINEAGE + [
     ("charset", pa.string()), ("http_status", pa.int32()),
     ("http_headers", pa.map_(pa.string(), pa.string())), ("lang_hint", pa.string()),
     ("content_format", pa.string()), ("byte_length", pa.int64()), ("text", pa.large_string()),
+    ("image_refs", pa.list_(pa.struct([("url", pa.string()), ("alt", pa.string()), ("caption", pa.string())]))),
+    # a WARC image response is a bronze.media row: media_type set (pipelines/ingest/warc.py)
+    ("media_type", pa.string()), ("mime_type", pa.string()), ("size_bytes", pa.int64()), ("width", pa.int32()),
+    ("height", pa.int32()), ("codec", pa.string()), ("content", pa.large_binary()),
 ] + _REJECT)
 
 MEDIA_OUTCOME = pa.schema(_LINEAGE + [
     ("media_type", pa.string()), ("mime_type", pa.string()), ("size_bytes", pa.int64()),
     ("modification_time", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
     ("width", pa.int32()), ("height", pa.int32()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
-    ("codec", pa.string()), ("content", pa.large_binary()), ("lang_hint", pa.string()),
+    ("codec", pa.string()), ("content", pa.large_binary()), ("lang_hint", pa.string()), ("url", pa.string()),
+    ("source_offset", pa.int64()),
 ] + _REJECT)
 
 

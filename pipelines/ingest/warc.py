@@ -1,6 +1,8 @@
 """WARC and WET records -> bronze.documents rows (fastwarc), with a reject for every failure.
 
-Records read: `response` (HTTP parsed), `resource` and `conversion` (WET text). warcinfo,
+Records read: `response` (HTTP parsed), `resource` and `conversion` (WET text). Responses
+of an `ingest.image_content_types` type become bronze.media image rows; HTML pages keep
+their <img> elements (image_refs) so the image stage can pair images with their alt text. warcinfo,
 request, metadata and revisit records carry no document and are not counted as input.
 Reject reasons: http_status, unsupported_content_type, empty_body, too_large,
 truncated_record, decode_error, bad_http, and for the file itself truncated_archive,
@@ -8,11 +10,14 @@ corrupt_archive, unreadable_file.
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from pipelines.ingest.decode import DecodeError, decode_body, license_from_html
+from pipelines.ingest.img_refs import image_refs
+from pipelines.ingest.media import CorruptMedia, probe_image
 from pipelines.ingest.records import IngestContext, host_of, lineage, make_doc_id, reject, sha256_hex
 from pipelines.ingest.streams import Decompressed
 
@@ -88,6 +93,8 @@ def _record(rec, rtype: str, uri: str, dataset: str, offset, ctx: IngestContext)
     else:
         mime = _mime(rec.headers.get("Content-Type"))
     mime = _mime(mime) or ("text/html" if rtype == "response" else "text/plain")
+    if rtype == "response" and mime in ctx.image_content_types:
+        return _image(body, mime, rid, url, uri, dataset, offset, ctx, rej)
     if mime not in ctx.text_content_types:
         return rej("unsupported_content_type", f"content type {mime}")
     if not body.strip():
@@ -106,5 +113,34 @@ def _record(rec, rtype: str, uri: str, dataset: str, offset, ctx: IngestContext)
     row.update(url=url, host=host_of(url), fetch_time=rec.record_date, record_type=rtype,
                source_offset=offset, content_type=mime, charset=charset, http_status=status,
                http_headers=headers or None, lang_hint=lang, content_format="html" if is_html else "text",
-               byte_length=len(body), text=text)
+               byte_length=len(body), text=text, image_refs=image_refs(text, url) if is_html else None)
     return row
+
+
+def _image(body: bytes, mime: str, rid: str, url: str | None, uri: str, dataset: str, offset, ctx: IngestContext,
+           rej) -> dict:
+    """An image response -> a bronze.media row (bytes inline up to ingest.media.inline_max_bytes,
+    else a reference: source_uri + source_offset), probed like an image file."""
+    if not body:
+        return rej("empty_body", "record has no body")
+    sha = sha256_hex(body)
+    doc_id = make_doc_id(dataset, rid, sha)
+    try:
+        info = probe_image(io.BytesIO(body), full_decode=len(body) <= ctx.inline_media_bytes)
+    except CorruptMedia as e:
+        return rej(e.reason, str(e), doc_id)
+    row = lineage(ctx, doc_id=doc_id, source_uri=uri, source_record=rid, dataset=dataset,
+                  license=ctx.license_for(dataset, None), content_sha256=sha)
+    row.update(media_type="image", mime_type=info.get("mime_type") or mime, size_bytes=len(body),
+               width=info["width"], height=info["height"], codec=info["codec"], url=url, host=host_of(url),
+               source_offset=offset, content=body if len(body) <= ctx.inline_media_bytes else None)
+    return row
+
+
+def read_record(stream, offset: int) -> bytes:
+    """The HTTP body of the response record at `offset` (a gzip member's start, or a record's
+    start in an uncompressed WARC): how the media stages read an image kept by reference."""
+    stream.seek(offset)
+    for rec in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True):
+        return rec.reader.read()
+    raise ValueError(f"no WARC response record at offset {offset}")
