@@ -172,8 +172,10 @@ def sample_pages(n_pages: int, seed: int = 0, texts: dict | None = None, faults:
         pages.append(Page(url="https://www.example.com/missing", lang="en", status=404,
                           html="<html><body>Not found</body></html>"))
         pages.append(Page(url="https://www.example.com/old", lang="en", status=301, html=""))
+        pages.append(Page(url="https://www.example.com/manual.pdf", lang="", content_type="application/pdf",
+                          body=b"%PDF-1.4\n" + bytes(64)))
         pages.append(Page(url="https://www.example.com/logo.png", lang="", content_type="image/png",
-                          body=b"\x89PNG\r\n\x1a\n" + bytes(64)))
+                          body=b"\x89PNG\r\n\x1a\n" + bytes(64)))      # an image response that does not decode
         pages.append(Page(url="https://www.example.com/empty", lang="en", body=b"   \n"))
     order = list(range(len(pages)))
     rng.shuffle(order)

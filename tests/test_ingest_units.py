@@ -88,12 +88,13 @@ def test_warc_reader_rejects_with_reasons(tmp_path, ctx):
              Page(url="https://a.example/404", lang="en", status=404, html="<html>gone</html>"),
              Page(url="https://a.example/bad", lang="en", body=b"<html>\xff\xfe broken</html>"),
              Page(url="https://a.example/img", lang="", content_type="image/png", body=b"\x89PNG...."),
+             Page(url="https://a.example/pdf", lang="", content_type="application/pdf", body=b"%PDF-1.4 x"),
              Page(url="https://a.example/empty", lang="en", body=b"  ")]
     path = tmp_path / "t.warc.gz"
     write_warc(path, pages)
     rows = list(iter_warc(open(path, "rb"), f"file:{path}", "ds", ctx))
-    assert [r["reason"] for r in rows] == [None, "http_status", "decode_error", "unsupported_content_type",
-                                           "empty_body"]
+    assert [r["reason"] for r in rows] == [None, "http_status", "decode_error", "corrupt_media",
+                                           "unsupported_content_type", "empty_body"]
     ok = rows[0]
     assert ok["url"] == "https://a.example/ok" and ok["http_status"] == 200 and ok["text"].startswith("<html>")
     assert ok["source_record"].startswith("<urn:uuid:") and ok["source_offset"] > 0

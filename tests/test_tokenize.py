@@ -70,7 +70,7 @@ def test_tokenize_stage_round_trips_the_sample(tokenized, spark):
     assert gold.where(F.size("tokens") != F.col("n_tokens")).count() == 0
     vocab = load_vocab_of(lake, summary["vocab_version"])
     tok = TextTokenizer(vocab)
-    rows = gold.join(silver.select("doc_id", "text"), "doc_id").select("text", "tokens").collect()
+    rows = gold.select("doc_id", "tokens").join(silver.select("doc_id", "text"), "doc_id").select("text", "tokens").collect()
     assert all(tok.decode(r.tokens) == r.text for r in rows)
     # token accounting: the counts table adds up to gold.tokens, per language too
     counts = lake.read("gold.token_counts").where(F.col("run_id") == summary["run_id"])
