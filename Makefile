@@ -50,7 +50,7 @@ bench-audio: setup
 	$(PY) bench/audio_bench.py --hours 1
 
 bench-image: setup
-	$(PY) bench/image_bench.py --images 2000 --neardup 100000
+	$(PY) bench/image_bench.py --images 10000 --stage-images 2000 --neardup 100000
 
 bench-tokenize: setup
 	$(PY) bench/tokenize_bench.py --docs 100000

@@ -40,19 +40,22 @@ from pipelines.clean.rules import check_signals, rules_from_config
 from pipelines.image import neardup
 from pipelines.image.stage import (
     ERROR_REASONS,
-    FILE_COLUMNS,
     IMAGES,
+    MEASURED,
+    READ_COLUMNS,
     SIGNAL_NAMES,
     TOKENS,
-    AnalyzeParams,
+    JudgeParams,
     TokenParams,
-    analyze_fn,
+    judge_fn,
+    measure_fn,
     tokens_fn,
 )
 
 log = logging.getLogger("lakehouse")
 STAGE = "image"
 SEGMENTS = "silver.media_segments"
+BROADCAST_IDS = 2_000_000
 
 
 def check_config(cfg: dict) -> None:
@@ -99,15 +102,25 @@ def text_pairs(lake: Lake) -> DataFrame:
 
 
 def pending_images(lake: Lake, datasets) -> DataFrame:
+    """Ids of the images with neither a silver.media_segments row nor a reject of this stage
+    (ids only: the anti-joins never shuffle the bytes)."""
     media = lake.read("bronze.media").where(F.col("media_type") == "image")
     if datasets:
         media = media.where(F.col("dataset").isin(datasets))
+    media = media.select("doc_id")
     if lake.exists(SEGMENTS):
         media = media.join(_images(lake).select("doc_id"), "doc_id", "left_anti")
     if lake.exists("ops.rejects"):
         media = media.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id",
                            "left_anti")
     return media
+
+
+def _rows_of(lake: Lake, ids: DataFrame, n: int, columns: list[str]) -> DataFrame:
+    """bronze.media rows of `ids` (n of them), joined without shuffling their bytes: the ids are
+    broadcast up to BROADCAST_IDS (~80 MB), beyond which the join shuffles."""
+    ids = F.broadcast(ids) if n <= BROADCAST_IDS else ids
+    return lake.read("bronze.media").join(ids, "doc_id", "left_semi").select(*columns)
 
 
 def _segment_rows(out: DataFrame, run_id: str) -> DataFrame:
@@ -124,18 +137,18 @@ def analyze_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
     from quality_models.models import lid_path
 
     i = cfg["image"]
-    media = pending_images(lake, datasets)
-    parents = media.select("doc_id").localCheckpoint()     # fixed now: the writes below change what is pending
+    parents = pending_images(lake, datasets).localCheckpoint()   # fixed now: the writes below change what is pending
     n_in = parents.count()
     if not n_in:
         return {"images_in": 0, "images_kept": 0, "images_rejected": 0}
     lid = str(lid_path(i["lid_model"] or cfg["clean"]["lid"]["model"]))
     spark.sparkContext.addFile(lid)
-    p = AnalyzeParams(max_pixels=i["file"]["max_pixels"], lid_model=lid)
-    todo = (media.join(parents, "doc_id", "left_semi").join(text_pairs(lake), "url", "left").select(*FILE_COLUMNS))
-    n_tasks = i["partitions"] or min(n_in, spark.sparkContext.defaultParallelism * 4)
-    out = (todo.repartition(n_tasks).mapInArrow(analyze_fn(p, rules_from_config(i["rules"])),
-                                                from_arrow_schema(IMAGES))
+    todo = _rows_of(lake, parents, n_in, READ_COLUMNS)
+    if i["partitions"]:
+        todo = todo.repartition(i["partitions"])
+    measured = todo.mapInArrow(measure_fn(i["file"]["max_pixels"]), from_arrow_schema(MEASURED))
+    judged = measured.join(text_pairs(lake), "url", "left")
+    out = (judged.mapInArrow(judge_fn(JudgeParams(lid), rules_from_config(i["rules"])), from_arrow_schema(IMAGES))
            .localCheckpoint())     # computed once: what is pending changes as the writes land
     stats = {(r["read"], r["reason"]): r["n"] for r in
              out.select(F.col("fingerprint").isNotNull().alias("read"), "reason").groupBy("read", "reason")
@@ -239,8 +252,8 @@ def tokenize_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, d
     if not n_seg:
         return {"images_to_tokenize": 0, "token_rows": 0, "new_tokens": 0}
     folder = tokenizer_folder(cfg)
-    files = lake.read("bronze.media").select("doc_id", "content", "source_offset")
-    todo = seg.select("doc_id", "source_uri", "source_record").join(files, "doc_id")
+    todo = _rows_of(lake, seg.select("doc_id"), n_seg, ["doc_id", "source_uri", "source_record", "content",
+                                                        "source_offset"])
     tp = TokenParams(i["tokenizer"], folder, vocab.manifest, i["file"]["max_pixels"])
     out = (todo.repartition(i["partitions"] or min(n_seg, spark.sparkContext.defaultParallelism * 4))
            .mapInArrow(tokens_fn(tp), _tokens_schema()).localCheckpoint())

@@ -1,7 +1,8 @@
 """The image stage's executor functions (mapInArrow): images -> signals and hashes, images -> tokens.
 
-`analyze_fn`: one bronze.media image row (with its text pair, if a page links it) -> a
-silver.media_segments row (signals, the rules' decision, pHash+dHash) or a reject.
+`measure_fn`: one bronze.media image row -> its signals and pHash+dHash, or a reject
+reason (over the bytes, in the scan's partitions). `judge_fn`: the measured rows joined to
+their text pairs -> caption language and signals, the rules' decision.
 `tokens_fn`: kept representatives -> a gold.tokens row each, encoded in batches by the VQ
 model (loaded once per executor). Bytes come from the row when ingest kept them inline,
 else from the file, or from the WARC record at source_offset.
@@ -21,11 +22,14 @@ from pipelines.errors import reraise_environment
 from pipelines.image.decode import ImageError, decode, hashes, model_input, signals
 from pipelines.ingest.streams import UnreadableInput, open_uri
 
-FILE_COLUMNS = ["doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256", "ingest_run_id",
-                "source_offset", "content", "text", "text_source", "pair_doc_id", "pages"]
-IMAGES = pa.schema([
-    ("doc_id", pa.string()), ("source_uri", pa.string()), ("source_record", pa.string()), ("dataset", pa.string()),
-    ("license", pa.string()), ("content_sha256", pa.string()), ("ingest_run_id", pa.string()),
+META = ["doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256", "ingest_run_id", "url"]
+READ_COLUMNS = META + ["source_offset", "content"]
+_META = [(c, pa.string()) for c in META]
+MEASURED = pa.schema(_META + [
+    ("signals", pa.map_(pa.string(), pa.float64())), ("fingerprint", pa.binary()), ("reason", pa.string()),
+    ("detail", pa.string()),
+])
+IMAGES = pa.schema(_META + [
     ("lang", pa.string()), ("signals", pa.map_(pa.string(), pa.float64())), ("fingerprint", pa.binary()),
     ("text", pa.string()), ("text_source", pa.string()), ("pair_doc_id", pa.string()),
     ("decision", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
@@ -33,13 +37,6 @@ IMAGES = pa.schema([
 ERROR_REASONS = ("image_error",)      # the library failing, not the file: the error budget
 SIGNAL_NAMES = ("width", "height", "min_side", "aspect", "megapixels", "blur", "pixel_std", "uniform_share",
                 "caption_chars", "caption_lang_score", "pages")
-
-
-@dataclass(frozen=True)
-class AnalyzeParams:
-    max_pixels: int
-    lid_model: str            # fastText lid.176 (a path, or a name shipped with SparkContext.addFile)
-    lid_chars: int = 500
 
 
 def read_bytes(row: dict) -> bytes:
@@ -55,50 +52,64 @@ def read_bytes(row: dict) -> bytes:
         return fh.read()
 
 
-def _out(row: dict, **kw) -> dict:
-    base = {k: row[k] for k in ("doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256",
-                                "ingest_run_id", "text", "text_source", "pair_doc_id")}
-    return {**base, "lang": None, "signals": [], "fingerprint": None, "detail": None, **kw}
-
-
-def analyze_row(row: dict, p: AnalyzeParams, rules: list[Rule]) -> tuple[dict, dict | None]:
-    """(output row, signals) of one image; signals None when it was rejected unread."""
+def measure_row(row: dict, max_pixels: int) -> dict:
+    """Signals and hashes of one image, or its reject reason."""
+    out = {k: row[k] for k in META}
     try:
-        d = decode(io.BytesIO(read_bytes(row)), p.max_pixels)
+        d = decode(io.BytesIO(read_bytes(row)), max_pixels)
         sig = signals(d)
         fp = hashes(d)
     except ImageError as e:
-        return _out(row, decision="rejected", reason=e.reason, detail=str(e)[:500]), None
+        return {**out, "reason": e.reason, "detail": str(e)[:500]}
     except (UnreadableInput, FileNotFoundError, PermissionError, ValueError) as e:
-        return _out(row, decision="rejected", reason="unreadable_file", detail=str(e)[:500]), None
+        return {**out, "reason": "unreadable_file", "detail": str(e)[:500]}
     except Exception as e:     # the library, not the data: counted against the error budget
         reraise_environment(e)
-        return _out(row, decision="rejected", reason="image_error", detail=f"{type(e).__name__}: {e}"[:500]), None
+        return {**out, "reason": "image_error", "detail": f"{type(e).__name__}: {e}"[:500]}
     sig["min_side"] = float(min(d.width, d.height))
-    sig["caption_chars"] = float(len(row["text"] or ""))
-    sig["pages"] = float(row["pages"] or 0)
-    return _out(row, signals=sig, fingerprint=fp, decision="kept", reason=None), sig
+    return {**out, "signals": list(sig.items()), "fingerprint": fp}
 
 
-def analyze_fn(p: AnalyzeParams, rules: list[Rule]):
+def measure_fn(max_pixels: int):
+    """Pass 1, over the image bytes (in the scan's partitions: the bytes are never shuffled)."""
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield pa.RecordBatch.from_pylist([measure_row(r, max_pixels) for r in batch.to_pylist()],
+                                             schema=MEASURED)
+    return run
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    lid_model: str            # fastText lid.176 (a path, or a name shipped with SparkContext.addFile)
+    lid_chars: int = 500
+
+
+def judge_fn(p: JudgeParams, rules: list[Rule]):
+    """Pass 2, over the small measured rows joined to their text pairs: caption signals and
+    language (fastText, one batch per Arrow batch), then the rules."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pipelines.clean.refine import _model_file, identify_languages
 
         for batch in batches:
-            done = [analyze_row(row, p, rules) for row in batch.to_pylist()]
-            captioned = [o for o, s in done if s is not None and o["text"]]
-            if captioned:
-                langs = identify_languages(_model_file(p.lid_model), [o["text"] for o in captioned], p.lid_chars)
-                for o, (lang, score) in zip(captioned, langs):
-                    o["lang"], o["caption_lang_score"] = lang, score
-            rows = []
-            for o, sig in done:
-                if sig is not None:
-                    sig["caption_lang_score"] = float(o.pop("caption_lang_score", 0.0))
-                    bad = failed(rules, sig, o["lang"])
-                    o.update(signals=list(sig.items()), decision="rejected" if bad else "kept",
-                             reason=bad[0] if bad else None, detail=", ".join(bad) if bad else None)
-                rows.append(o)
+            rows = batch.to_pylist()
+            captioned = [r for r in rows if r["reason"] is None and r["text"]]
+            langs = (identify_languages(_model_file(p.lid_model), [r["text"] for r in captioned], p.lid_chars)
+                     if captioned else [])
+            score = {id(r): s for r, (_, s) in zip(captioned, langs)}
+            for r, (lang, _) in zip(captioned, langs):
+                r["lang"] = lang
+            for r in rows:
+                r.setdefault("lang", None)
+                if r["reason"] is not None:
+                    r.update(decision="rejected", signals=[])
+                    continue
+                sig = dict(r["signals"])
+                sig.update(caption_chars=float(len(r["text"] or "")), caption_lang_score=float(score.get(id(r), 0.0)),
+                           pages=float(r["pages"] or 0))
+                bad = failed(rules, sig, r["lang"])
+                r.update(signals=list(sig.items()), decision="rejected" if bad else "kept",
+                         reason=bad[0] if bad else None, detail=", ".join(bad) if bad else None)
             yield pa.RecordBatch.from_pylist(rows, schema=IMAGES)
     return run
 

@@ -1,7 +1,8 @@
 """Media files -> bronze.media reference rows with probed metadata.
 
-Probing is cheap and header-only where it can be: Pillow for image size (and a full decode
-of small images, which catches truncation), the stdlib `wave` module for WAV (declared vs
+Probing is cheap and header-only where it can be: Pillow for image size and format (header
+only, refused over Pillow's decompression-bomb limit; the image stage decodes, so truncated
+images are its rejects), the stdlib `wave` module for WAV (declared vs
 actual data size), mutagen for other audio and MP4 duration, all on the open file, never
 on its whole content in memory. The file is hashed in 1 MiB chunks (content_sha256 is part
 of the lineage contract) and its bytes kept inline only when small. Reject reasons:
@@ -40,7 +41,7 @@ class CorruptMedia(ValueError):
         self.reason = reason
 
 
-def probe_image(fh, full_decode: bool) -> dict:
+def probe_image(fh) -> dict:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -50,8 +51,6 @@ def probe_image(fh, full_decode: bool) -> dict:
             if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS:
                 raise CorruptMedia(f"{im.width}x{im.height} pixels exceed Pillow's decompression-bomb limit "
                                    f"({Image.MAX_IMAGE_PIXELS})", "image_bomb")
-            if full_decode:
-                im.load()
         return info
     except CorruptMedia:
         raise
@@ -111,7 +110,7 @@ def probe(fh, size: int, name: str, media_type: str, ctx: IngestContext) -> dict
     ext = os.path.splitext(name.lower())[1]
     fh.seek(0)
     if media_type == "image":
-        return probe_image(fh, full_decode=size <= ctx.inline_media_bytes)
+        return probe_image(fh)
     if ext == ".wav":
         return _probe_wav(fh, size)
     if ext in (".webm", ".mkv", ".avi"):

@@ -126,7 +126,7 @@ def _image(body: bytes, mime: str, rid: str, url: str | None, uri: str, dataset:
     sha = sha256_hex(body)
     doc_id = make_doc_id(dataset, rid, sha)
     try:
-        info = probe_image(io.BytesIO(body), full_decode=len(body) <= ctx.inline_media_bytes)
+        info = probe_image(io.BytesIO(body))
     except CorruptMedia as e:
         return rej(e.reason, str(e), doc_id)
     row = lineage(ctx, doc_id=doc_id, source_uri=uri, source_record=rid, dataset=dataset,
