@@ -417,7 +417,9 @@ class ImageConfig(Section):
     near_dup: ImageNearDup = _d(ImageNearDup, "image near-duplicates")
     tokenizer: ImageTokenizer = _d(ImageTokenizer, "the visual VQ tokenizer")
     lid_model: str | None = _d(None, "fastText LID model for captions; null = clean's (lid.176)")
-    partitions: int | None = Field(None, gt=0, description="spread the pending images over this many tasks")
+    partitions: int | None = Field(None, gt=0, description="repartition the pending images over this many tasks "
+                                                           "(null: the scan's partitions; the bytes are not shuffled)")
+    arrow_batch_rows: int = Field(256, gt=0, description="rows per Arrow batch while image bytes go to Python")
     error_budget: ErrorBudget = _d(ErrorBudget, "image_error (the library failing) share that fails the run")
 
 
