@@ -33,14 +33,16 @@ class ImageError(ValueError):
 
 @dataclass
 class Decoded:
-    image: object                 # PIL.Image in RGB, possibly draft-reduced
+    image: object                 # PIL.Image in RGB (L when decoded grey), possibly draft-reduced
     width: int                    # of the file (after EXIF rotation)
     height: int
     format: str | None
 
 
-def decode(fh, max_pixels: int, side: int = ANALYSIS_SIDE) -> Decoded:
-    """RGB image of an open binary file; ImageError(reason) when it cannot be used."""
+def decode(fh, max_pixels: int, side: int = ANALYSIS_SIDE, grey: bool = False) -> Decoded:
+    """RGB image of an open binary file (`grey`: luminance only, what the signals and hashes
+    need: a JPEG then skips chroma upsampling and colour conversion); ImageError(reason) when
+    it cannot be used."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -59,13 +61,17 @@ def decode(fh, max_pixels: int, side: int = ANALYSIS_SIDE) -> Decoded:
         if fmt == "jpeg":
             scale = min(w, h) / side
             if scale >= 2:
-                im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
+                im.draft("L" if grey else "RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
+            elif grey and im.mode == "RGB":
+                im.draft("L", (w, h))
         im.load()
         orientation = im.getexif().get(0x0112, 1)
         if orientation in (5, 6, 7, 8):
             w, h = h, w
         im = ImageOps.exif_transpose(im)
-        rgb = to_rgb(im)
+        rgb = im if grey and im.mode == "L" else to_rgb(im)
+        if grey:
+            rgb = _grey(rgb)
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as e:
         msg = str(e)
         reason = "image_truncated" if "truncated" in msg or "broken data stream" in msg else "image_corrupt"
@@ -91,11 +97,15 @@ def to_rgb(im):
     return im.convert("RGB")
 
 
+def _grey(im):
+    return im if im.mode == "L" else im.convert("L")
+
+
 def signals(d: Decoded) -> dict[str, float]:
     from PIL import Image
 
     w, h = d.width, d.height
-    grey = d.image.convert("L")
+    grey = _grey(d.image)
     short = min(grey.size)
     if short > ANALYSIS_SIDE:
         k = ANALYSIS_SIDE / short
@@ -113,7 +123,7 @@ def hashes(d: Decoded) -> bytes:
     import imagehash
     from PIL import Image
 
-    small = d.image.convert("L")
+    small = _grey(d.image)
     if min(small.size) > 128:          # imagehash resizes to 32x32 / 9x8 itself; this only makes it cheap
         small = small.resize((128, 128), Image.Resampling.BILINEAR, reducing_gap=2.0)
     p, q = imagehash.phash(small), imagehash.dhash(small)

@@ -56,7 +56,7 @@ def measure_row(row: dict, max_pixels: int) -> dict:
     """Signals and hashes of one image, or its reject reason."""
     out = {k: row[k] for k in META}
     try:
-        d = decode(io.BytesIO(read_bytes(row)), max_pixels)
+        d = decode(io.BytesIO(read_bytes(row)), max_pixels, grey=True)
         sig = signals(d)
         fp = hashes(d)
     except ImageError as e:
