@@ -6,10 +6,11 @@ Three steps, each over what the one before left, so a killed run resumes where i
 and a rerun changes nothing (MERGE on keys):
 
 1. analyze: images of bronze.media with neither a silver.media_segments row nor a reject of
-   this stage are paired with their text (the alt text or figcaption of <img> elements on
-   crawled pages that point at their URL: bronze.documents.image_refs), decoded (Pillow),
-   measured, hashed (pHash + dHash) and judged by `image.rules`. One row per image (doc_id
-   = the bronze doc_id, segment 0); undecodable images are rejects only.
+   this stage are decoded (Pillow), measured and hashed (pHash + dHash) where their bytes
+   are scanned (never shuffled); the small measured rows are then paired with their text
+   (the alt text or figcaption of <img> elements on crawled pages that point at their URL:
+   bronze.documents.image_refs) and judged by `image.rules`. One row per image (doc_id = the
+   bronze doc_id, segment 0); undecodable images are rejects only.
 2. near-duplicates: kept images not yet compared are matched against each other and the
    earlier representatives (pipelines/image/neardup.py); duplicates become
    image_near_duplicate rejects naming the kept image.
