@@ -36,17 +36,39 @@ def prep(text: str) -> str:
     return _WS.sub(" ", text[:MAX_CHARS].lower().translate(_SPLIT_CJK)).strip()
 
 
+def _train_in_child(path: str, out: str) -> None:
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None
+    fasttext.train_supervised(input=path, verbose=0, **PARAMS).save_model(out)
+
+
 def _train_supervised(fasttext, path: str, tries: int = 5):
     """fasttext-numpy2 0.10.4 now and then stops with "Encountered NaN" on the same data, seed and
-    single thread (1 run in ~3-8 here, more often after torch has run in the process): not a
-    divergence (it happens at lr 0.2 too), so the same training is simply run again."""
+    single thread (1 run in ~3-8 here, more often after torch has run in the process; a CI run
+    saw five in a row): not a divergence (it happens at lr 0.2 too), so the same training is
+    run again, and after `tries` in this process, in fresh processes (spawned: no torch, a
+    clean floating-point state), whose model is loaded here."""
     for attempt in range(1, tries + 1):
         try:
             return fasttext.train_supervised(input=path, verbose=0, **PARAMS)
         except RuntimeError as e:
-            if "NaN" not in str(e) or attempt == tries:
+            if "NaN" not in str(e):
                 raise
             log.warning("fastText training stopped on NaN (attempt %d of %d); training again", attempt, tries)
+    import multiprocessing
+
+    out = f"{path}.{os.getpid()}.bin"
+    for attempt in range(1, tries + 1):
+        child = multiprocessing.get_context("spawn").Process(target=_train_in_child, args=(path, out))
+        child.start()
+        child.join()
+        if child.exitcode == 0:
+            model = fasttext.load_model(out)
+            os.unlink(out)
+            return model
+        log.warning("fastText training in a fresh process failed (attempt %d of %d)", attempt, tries)
+    raise RuntimeError(f"fastText training stopped on NaN {tries} times here and {tries} times in fresh processes")
 
 
 def model_version(seed: int = 0) -> str:

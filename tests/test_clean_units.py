@@ -131,3 +131,22 @@ def test_quality_model_trained_here_ranks_clean_text_above_boilerplate(tmp_path)
     s_clean, s_junk = score(str(path), clean), score(str(path), junk)
     assert min(s_clean) > max(s_junk), (s_clean, s_junk)
     assert path.name == f"quality-{metrics['version']}.bin"  # versioned by data + parameters
+
+
+def test_fasttext_nan_in_this_process_falls_back_to_a_fresh_one(tmp_path, monkeypatch):
+    """When training keeps stopping on NaN here, a spawned process (no torch, a clean state) trains it."""
+    import fasttext
+
+    from quality_models import quality
+
+    calls = []
+
+    def nan(**kw):
+        calls.append(kw)
+        raise RuntimeError("Encountered NaN.")
+    monkeypatch.setattr(fasttext, "train_supervised", nan)
+    data = tmp_path / "train.txt"
+    data.write_text("".join(f"__label__{'hq' if i % 2 else 'lq'} {'good words here' if i % 2 else 'buy now'}\n"
+                            for i in range(200)))
+    model = quality._train_supervised(fasttext, str(data), tries=2)
+    assert len(calls) == 2 and model.predict("good words here")[0][0] == "__label__hq"

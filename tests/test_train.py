@@ -81,7 +81,10 @@ def test_flex_attention_trains_like_the_dense_document_mask(exported, tmp_path):
     dense, flex = run("dense", attention="sdpa"), run("flex", attention="flex")
     assert flex == pytest.approx(dense, rel=1e-4, abs=1e-4)
     causal = run("causal", reset_attention_mask=False, reset_position_ids=False)
-    assert abs(causal[-1] - dense[-1]) > 1e-3
+    gap = lambda a, b: sum(abs(x - y) for x, y in zip(a, b))       # noqa: E731
+    # cross-document attention changes the curve (a sum over the steps: one step's difference
+    # depends on which documents the sample packed together) far beyond flex's numerical noise
+    assert gap(causal, dense) > max(1e-3, 10 * gap(flex, dense)), (dense, flex, causal)
     with pytest.raises(ValueError, match="attention must be"):
         run("bad", attention="flash")
     with pytest.raises(ValueError, match="needs reset_position_ids"):
