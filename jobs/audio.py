@@ -29,10 +29,10 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import ArrayType, IntegerType, StructField, StructType
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
+from jobs.common.media import SEGMENTS, pending_representatives, rule_rejects, tokens_schema
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from jobs.tokenize import count_tokens, publish_vocab
 from pipelines.audio import neardup
@@ -51,7 +51,6 @@ from pipelines.clean.rules import check_signals, rules_from_config
 
 log = logging.getLogger("lakehouse")
 STAGE = "audio"
-SEGMENTS = "silver.media_segments"
 
 
 def check_config(cfg: dict) -> None:
@@ -142,22 +141,6 @@ def segment_files(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, dat
     return {"files_in": files_in, "files_segmented": segmented, "files_rejected": rejected, "segments": n_seg}
 
 
-def reject_segments(lake: Lake, run: StageRun) -> int:
-    """ops.rejects rows for the rejected segments that have none yet: this run's, and those of a
-    run killed between its segments and its rejects (read from the table, so nothing is lost)."""
-    if not lake.exists(SEGMENTS):
-        return 0
-    seg = lake.read(SEGMENTS).where((F.col("media_type") == "audio") & (F.col("decision") == "rejected"))
-    if lake.exists("ops.rejects"):
-        seg = seg.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id", "left_anti")
-    seg = seg.select("doc_id", "source_uri", "source_record", "dataset", "reason",
-                     F.concat(F.lit("signals "), F.to_json("signals")).alias("detail")).localCheckpoint()
-    n = seg.count()
-    run.expect("ops.rejects (audio segments)", n,
-               write_rejects(lake, reject_rows(seg, STAGE, run.run_id, "reason", "detail"), n, STAGE))
-    return n
-
-
 def mark_duplicates(lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     p = cfg["audio"]["near_dup"]
     seg = lake.read(SEGMENTS).where((F.col("media_type") == "audio") & (F.col("decision") == "kept"))
@@ -189,32 +172,12 @@ def mark_duplicates(lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     return {"compared": n_new, "near_duplicates": n_dup}
 
 
-def _tokens_schema() -> StructType:
-    """tokens_fn's output; the ids are never null (gold.tokens says so, Arrow's schema cannot)."""
-    fields = from_arrow_schema(TOKENS).fields
-    return StructType([StructField("tokens", ArrayType(IntegerType(), False)) if f.name == "tokens" else f
-                       for f in fields])
-
-
-def pending_tokens(lake: Lake, datasets) -> DataFrame:
-    """Representatives with neither a gold.tokens row nor a token reject (a segment that no
-    longer decodes is not decoded again every night)."""
-    seg = lake.read(SEGMENTS).where((F.col("media_type") == "audio") & F.col("dup_keep"))
-    if datasets:
-        seg = seg.where(F.col("dataset").isin(datasets))
-    if lake.exists("gold.tokens"):
-        seg = seg.join(lake.read("gold.tokens").where(F.col("modality") == "audio").select("doc_id"), "doc_id",
-                       "left_anti")
-    if lake.exists("ops.rejects"):   # representatives' only audio rejects are token rejects
-        seg = seg.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id", "left_anti")
-    return seg
-
-
 def tokenize_segments(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     a = cfg["audio"]
     vocab = publish_vocab(lake, cfg)
-    seg = pending_tokens(lake, datasets).localCheckpoint()
-    n_seg = seg.count()
+    seg = pending_representatives(lake, STAGE, "audio", datasets)
+    seg = seg.localCheckpoint() if seg is not None else None
+    n_seg = seg.count() if seg is not None else 0
     if not n_seg:
         return {"segments_to_tokenize": 0, "token_rows": 0, "new_tokens": 0}
     files = lake.read("bronze.media").select(F.col("doc_id").alias("parent"), "content")
@@ -225,7 +188,7 @@ def tokenize_segments(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun,
     n_files = per_file.count()
     tp = TokenParams(a["tokenizer"], vocab.manifest, a["file"]["chunk_s"])
     out = (per_file.repartition(a["partitions"] or min(n_files, spark.sparkContext.defaultParallelism * 4))
-           .mapInArrow(tokens_fn(tp), _tokens_schema())
+           .mapInArrow(tokens_fn(tp), tokens_schema(TOKENS))
            .localCheckpoint())
     try:
         t0 = time.monotonic()
@@ -269,7 +232,7 @@ def run_audio(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         t0 = time.monotonic()
         with timer("segment_seconds_wall"):
             files = segment_files(spark, lake, cfg, run, datasets)
-            files["segments_rejected"] = reject_segments(lake, run)
+            files["segments_rejected"] = rule_rejects(lake, run, STAGE, "audio")
         with timer("near_dup_seconds"):
             dups = mark_duplicates(lake, cfg, run, datasets)
         with timer("tokenize_seconds"):

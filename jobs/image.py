@@ -32,10 +32,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import ArrayType, IntegerType, StructField, StructType
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
+from jobs.common.media import SEGMENTS, pending_representatives, rule_rejects, tokens_schema
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from jobs.tokenize import count_tokens, publish_vocab
 from pipelines.clean.rules import check_signals, rules_from_config
@@ -56,7 +56,6 @@ from pipelines.image.stage import (
 
 log = logging.getLogger("lakehouse")
 STAGE = "image"
-SEGMENTS = "silver.media_segments"
 BROADCAST_IDS = 2_000_000
 
 
@@ -167,9 +166,11 @@ def analyze_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
         out = (judged.mapInArrow(judge_fn(JudgeParams(lid), rules_from_config(i["rules"])),
                                  from_arrow_schema(IMAGES))
                .localCheckpoint())     # computed once: what is pending changes as the writes land
-    stats = {(r["read"], r["reason"]): r["n"] for r in
-             out.select(F.col("fingerprint").isNotNull().alias("read"), "reason").groupBy("read", "reason")
-             .agg(F.count("*").alias("n")).collect()}
+    by = (out.select(F.col("fingerprint").isNotNull().alias("read"), "reason",
+                     F.col("text").isNotNull().cast("int").alias("t")).groupBy("read", "reason")
+          .agg(F.count("*").alias("n"), F.sum("t").alias("paired")).collect())
+    stats = {(r["read"], r["reason"]): r["n"] for r in by}
+    paired = sum(r["paired"] for r in by if r["read"])
     unread = {reason: n for (read, reason), n in stats.items() if not read}
     check_error_budget(STAGE, unread, n_in, i["error_budget"], ERROR_REASONS)
     n_rows = sum(n for (read, _), n in stats.items() if read)
@@ -178,7 +179,7 @@ def analyze_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
     n_unread = sum(unread.values())
     rej = reject_rows(out.where(F.col("fingerprint").isNull()), STAGE, run.run_id, "reason", "detail")
     run.expect("ops.rejects (unreadable images)", n_unread, write_rejects(lake, rej, n_unread, STAGE))
-    reject_rule_failures(lake, run)
+    rule_rejects(lake, run, STAGE, "image")
     kept = (_images(lake).where(F.col("decision") == "kept").join(parents, "doc_id", "left_semi").count()
             if lake.exists(SEGMENTS) else 0)
     rejected = (lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id").distinct()
@@ -186,25 +187,8 @@ def analyze_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
     for (_read, reason), n in stats.items():
         if reason:
             run.metric(f"dropped.{reason}", n)
-    paired = out.where(F.col("text").isNotNull() & F.col("fingerprint").isNotNull()).count()
     run.metric("images_with_text", paired)
     return {"images_in": n_in, "images_kept": kept, "images_rejected": rejected, "images_with_text": paired}
-
-
-def reject_rule_failures(lake: Lake, run: StageRun) -> int:
-    """ops.rejects rows for rule-rejected images that have none yet (this run's, and a killed
-    run's), read from the table so nothing is lost."""
-    if not lake.exists(SEGMENTS):
-        return 0
-    seg = _images(lake).where(F.col("decision") == "rejected")
-    if lake.exists("ops.rejects"):
-        seg = seg.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id", "left_anti")
-    seg = seg.select("doc_id", "source_uri", "source_record", "dataset", "reason",
-                     F.concat(F.lit("signals "), F.to_json("signals")).alias("detail")).localCheckpoint()
-    n = seg.count()
-    run.expect("ops.rejects (image rules)", n,
-               write_rejects(lake, reject_rows(seg, STAGE, run.run_id, "reason", "detail"), n, STAGE))
-    return n
 
 
 def mark_duplicates(lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
@@ -239,31 +223,10 @@ def mark_duplicates(lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     return {"compared": n_new, "near_duplicates": n_dup}
 
 
-def pending_tokens(lake: Lake, datasets) -> DataFrame:
-    """Representatives with neither a gold.tokens row nor a token reject."""
-    if not lake.exists(SEGMENTS):
-        return None
-    seg = _images(lake).where(F.col("dup_keep"))
-    if datasets:
-        seg = seg.where(F.col("dataset").isin(datasets))
-    if lake.exists("gold.tokens"):
-        seg = seg.join(lake.read("gold.tokens").where(F.col("modality") == "image").select("doc_id"), "doc_id",
-                       "left_anti")
-    if lake.exists("ops.rejects"):   # a representative's only image rejects are token rejects
-        seg = seg.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id", "left_anti")
-    return seg
-
-
-def _tokens_schema() -> StructType:
-    fields = from_arrow_schema(TOKENS).fields
-    return StructType([StructField("tokens", ArrayType(IntegerType(), False)) if f.name == "tokens" else f
-                       for f in fields])
-
-
 def tokenize_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     i = cfg["image"]
     vocab = publish_vocab(lake, cfg)
-    seg = pending_tokens(lake, datasets)
+    seg = pending_representatives(lake, STAGE, "image", datasets)
     seg = seg.localCheckpoint() if seg is not None else None
     n_seg = seg.count() if seg is not None else 0
     if not n_seg:
@@ -274,7 +237,7 @@ def tokenize_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, d
     tp = TokenParams(i["tokenizer"], folder, vocab.manifest, i["file"]["max_pixels"])
     with arrow_batch_rows(spark, i["arrow_batch_rows"]):
         out = (todo.repartition(i["partitions"] or min(n_seg, spark.sparkContext.defaultParallelism * 4))
-               .mapInArrow(tokens_fn(tp), _tokens_schema()).localCheckpoint())
+               .mapInArrow(tokens_fn(tp), tokens_schema(TOKENS)).localCheckpoint())
     t0 = time.monotonic()
     stats = out.agg(F.count("*").alias("n"), F.sum(F.col("reason").isNotNull().cast("int")).alias("rej"),
                     F.sum("n_tokens").alias("tokens"), F.sum("encode_s").alias("encode_s")).first()

@@ -121,3 +121,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def train_main(name: str, module: str, folder: Path, train, argv: list[str]) -> int:
+    """`python -m <module> train [--force]` of a model the project trains into a versioned folder:
+    skipped when the folder holds its report already."""
+    if argv[:1] != ["train"]:
+        print(f"usage: python -m {module} train [--force]", file=sys.stderr)
+        return 2
+    if (folder / "report.json").exists() and "--force" not in argv:
+        print(f"{name}: {folder} (trained already)")
+        return 0
+    train(folder=folder)
+    return 0

@@ -278,16 +278,10 @@ def train(r: Recipe = Recipe(), folder: Path | None = None, log=print) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from quality_models.models import train_main
+
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] != ["train"]:
-        print("usage: python -m tokenize_jobs.audio_codec train [--force]", file=sys.stderr)
-        return 2
-    folder = default_folder()
-    if (folder / "report.json").exists() and "--force" not in args:
-        print(f"audio codec: {folder} (trained already)")
-        return 0
-    train(folder=folder)
-    return 0
+    return train_main("audio codec", "tokenize_jobs.audio_codec", default_folder(), train, args)
 
 
 if __name__ == "__main__":
