@@ -332,6 +332,9 @@ def write_media(out: Path) -> list[dict]:
     from corpora.images import write_image_folder
 
     entries += [{**e, "path": f"images/{e['path']}"} for e in write_image_folder(out / "images")]
+    from corpora.videos import write_video_folder
+
+    entries += [{**e, "path": f"videos/{e['path']}"} for e in write_video_folder(out / "videos")]
     with open(out / "manifest.jsonl", "w") as fh:
         for e in entries:
             fh.write(json.dumps(e) + "\n")

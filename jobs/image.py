@@ -35,7 +35,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.media import SEGMENTS, pending_representatives, rule_rejects, tokens_schema
+from jobs.common.media import SEGMENTS, pending_representatives, rows_of, rule_rejects, tokens_schema
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from jobs.tokenize import count_tokens, publish_vocab
 from pipelines.clean.rules import check_signals, rules_from_config
@@ -56,7 +56,6 @@ from pipelines.image.stage import (
 
 log = logging.getLogger("lakehouse")
 STAGE = "image"
-BROADCAST_IDS = 2_000_000
 
 
 def check_config(cfg: dict) -> None:
@@ -130,13 +129,6 @@ def arrow_batch_rows(spark: SparkSession, rows: int):
         spark.conf.set(key, before)
 
 
-def _rows_of(lake: Lake, ids: DataFrame, n: int, columns: list[str]) -> DataFrame:
-    """bronze.media rows of `ids` (n of them), joined without shuffling their bytes: the ids are
-    broadcast up to BROADCAST_IDS (~80 MB), beyond which the join shuffles."""
-    ids = F.broadcast(ids) if n <= BROADCAST_IDS else ids
-    return lake.read("bronze.media").join(ids, "doc_id", "left_semi").select(*columns)
-
-
 def _segment_rows(out: DataFrame, run_id: str) -> DataFrame:
     return out.where(F.col("fingerprint").isNotNull()).select(
         "doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256",
@@ -157,7 +149,7 @@ def analyze_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
         return {"images_in": 0, "images_kept": 0, "images_rejected": 0}
     lid = str(lid_path(i["lid_model"] or cfg["clean"]["lid"]["model"]))
     spark.sparkContext.addFile(lid)
-    todo = _rows_of(lake, parents, n_in, READ_COLUMNS)
+    todo = rows_of(lake, parents, n_in, READ_COLUMNS)
     if i["partitions"]:
         todo = todo.repartition(i["partitions"])
     measured = todo.mapInArrow(measure_fn(i["file"]["max_pixels"]), from_arrow_schema(MEASURED))
@@ -232,7 +224,7 @@ def tokenize_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, d
     if not n_seg:
         return {"images_to_tokenize": 0, "token_rows": 0, "new_tokens": 0}
     folder = tokenizer_folder(cfg)
-    todo = _rows_of(lake, seg.select("doc_id"), n_seg, ["doc_id", "source_uri", "source_record", "content",
+    todo = rows_of(lake, seg.select("doc_id"), n_seg, ["doc_id", "source_uri", "source_record", "content",
                                                         "source_offset"])
     tp = TokenParams(i["tokenizer"], folder, vocab.manifest, i["file"]["max_pixels"])
     with arrow_batch_rows(spark, i["arrow_batch_rows"]):

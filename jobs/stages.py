@@ -23,7 +23,8 @@ from schemas import config as C
 # extra (setup.cfg [options.extras_require]) -> modules it provides
 EXTRAS = {"train": ("torch", "megatron.core"), "pii": ("presidio_analyzer",), "report": ("matplotlib",),
           "audio": ("av", "soxr", "webrtcvad", "torch", "encodec", "vector_quantize_pytorch"),
-          "image": ("imagehash", "torch", "vector_quantize_pytorch")}
+          "image": ("imagehash", "torch", "vector_quantize_pytorch"),
+          "video": ("av", "scenedetect", "cv2", "imagehash", "torch", "vector_quantize_pytorch", "encodec")}
 
 
 class StageError(ValueError):
@@ -125,6 +126,14 @@ PIPELINE: list[Stage] = [
           writes=("silver.media_segments", "gold.tokens", "gold.token_counts", "ops.rejects"),
           config={"image": C.ImageConfig, "tokenize": C.TokenizeConfig, "clean": C.CleanConfig},
           extras=("image",), gpu=True, check="jobs.image:check_config"),
+    Stage("video", "decode, cut into shots (PySceneDetect), measure, near-dedup and tokenize videos (frames at "
+                   "6 fps by the image VQ, the audio track by the audio codec, on one timeline) into "
+                   "silver.media_segments and gold.tokens",
+          reads=("bronze.media",),
+          writes=("silver.media_segments", "gold.tokens", "gold.token_counts", "ops.rejects"),
+          config={"video": C.VideoConfig, "image": C.ImageConfig, "audio": C.AudioConfig,
+                  "tokenize": C.TokenizeConfig},
+          extras=("video",), gpu=True, check="jobs.video:check_config"),
     Stage("export", "mix, pack and write Megatron .bin/.idx shards into gold.exports",
           reads=("gold.tokens",), writes=("gold.exports", "gold.export_docs"),
           config={"export": C.ExportConfig, "mixing": C.MixingConfig},

@@ -423,6 +423,72 @@ class ImageConfig(Section):
     error_budget: ErrorBudget = _d(ErrorBudget, "image_error (the library failing) share that fails the run")
 
 
+# -- video ------------------------------------------------------------------------------------
+VIDEO_RULES = {
+    # PySceneDetect's min_scene_len keeps detected shots >= 0.5 s; what is left shorter is a video's tail
+    "video_shot_too_short": {"signal": "duration_s", "min": 0.5},
+    # mostly black frames (fades, dead air): little to learn from 256 tokens per frame of black
+    "video_black": {"signal": "black_share", "max": 0.5},
+    # off by default: lectures and slideshows are static for whole shots and are wanted content
+    "video_static": {"signal": "static_share", "max": 0.98, "enabled": False},
+}
+
+
+class VideoFile(Section):
+    min_duration_s: float = Field(1.0, ge=0, description="reject shorter videos (video_too_short)")
+    min_side: int = Field(128, gt=0, description="reject videos whose shorter side is under this "
+                                                 "(video_low_resolution: a 256 tokenizer input would be a >2x upscale)")
+    truncated_share: float = Field(0.9, gt=0, le=1, description="reject videos decoding to less of their declared "
+                                                                "duration (video_truncated)")
+
+
+class VideoShots(Section):
+    detector: Literal["content", "adaptive", "hash"] = _d("content", "PySceneDetect detector: content "
+                                                                    "(ContentDetector), adaptive, hash")
+    threshold: float = Field(27.0, gt=0, description="the detector's threshold (content 27, adaptive 3.0, hash 0.35)")
+    min_scene_s: float = Field(0.5, ge=0, description="shots are at least this long (PySceneDetect's min_scene_len)")
+    max_shot_s: float = Field(10.0, gt=0, description="longer shots are cut evenly")
+    width: int = Field(160, ge=16, description="frames are scaled to this width for detection and signals")
+    hash_fps: float = Field(4.0, gt=0, description="keyframe hash candidates per second")
+    static_motion: float = Field(0.5, ge=0, description="a frame changing by less (mean grey levels) is static")
+    black_luma: float = Field(20.0, ge=0, description="a frame darker than this (mean grey level) is black")
+
+
+class VideoNearDup(Section):
+    enabled: bool = _d(True, "mark near-duplicate videos (keyframe pHash/dHash bands, shot matches per video)")
+    max_phash: int = Field(8, ge=0, le=32, description="pHash bits two matching keyframes may differ in")
+    max_dhash: int = Field(12, ge=0, le=32, description="dHash bits two matching keyframes may differ in")
+    max_bucket: int = Field(1000, gt=1, description="hash bands shared by more shots are ignored")
+    min_shot_share: float = Field(0.5, gt=0, le=1, description="matched shots, over the shots of the video with "
+                                                               "fewer, that make two videos near-duplicates")
+
+
+class VideoTokens(Section):
+    fps: float = Field(6.0, gt=0, description="frames sampled per second, by timestamp (the user's 6 fps)")
+    slice_frames: int = Field(6, gt=0, description="frames per time slice (<|t_k|> marker); the audio row's markers "
+                                                   "follow it; slice seconds x 75 audio frames must be whole")
+    batch: int = Field(1, gt=0, description="frames per VQ forward pass (never across shots); raise it on a GPU")
+
+
+class VideoAudio(Section):
+    frame_ms: Literal[10, 20, 30] = _d(30, "webrtcvad frame length for the shots' speech share")
+    aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad mode")
+    chunk_s: float = Field(10.0, gt=0, description="decode this much audio at a time")
+
+
+class VideoConfig(Section):
+    """The video stage: decode, shots, signals, near-duplicate videos, frame and audio tokens (the
+    image stage's VQ: image.tokenizer; the audio stage's codec: audio.tokenizer)."""
+    file: VideoFile = _d(VideoFile, "file-level checks")
+    shots: VideoShots = _d(VideoShots, "shot detection (PySceneDetect) and per-frame signals")
+    rules: dict[str, Rule] = _d(VIDEO_RULES, "shot rules over silver.media_segments signals (reason = rule name)")
+    near_dup: VideoNearDup = _d(VideoNearDup, "near-duplicate videos")
+    tokens: VideoTokens = _d(VideoTokens, "frame sampling and the time-slice layout")
+    audio: VideoAudio = _d(VideoAudio, "the audio track's speech signals")
+    partitions: int | None = Field(None, gt=0, description="spread the pending videos over this many tasks")
+    error_budget: ErrorBudget = _d(ErrorBudget, "video_error (the library failing) share that fails the run")
+
+
 # -- orchestration -----------------------------------------------------------------------------
 class NightlyInput(Section):
     dataset: str = Field(description="dataset name recorded on every row")

@@ -84,8 +84,9 @@ BRONZE_MEDIA = StructType(LINEAGE_FIELDS + [
 SILVER_MEDIA_SEGMENTS = StructType(LINEAGE_FIELDS + [
     # doc_id: the segment's own id; parent_ids: [the file's bronze.media doc_id];
     # source_record: <file URI>#t=<start>,<end> (a W3C media fragment); images: one row per file,
-    # segment 0, the bronze row's source_record
-    _s("media_type", False),           # audio | image (video: a later stage)
+    # segment 0, the bronze row's source_record; video shots: segments of their video, the dup
+    # columns set per video (every shot of a duplicate video points at the kept video)
+    _s("media_type", False),           # audio | image | video
     StructField("segment", IntegerType(), False),     # position in the file, from 0
     StructField("start_s", DoubleType(), False),
     StructField("end_s", DoubleType(), False),
@@ -100,7 +101,7 @@ SILVER_MEDIA_SEGMENTS = StructType(LINEAGE_FIELDS + [
     StructField("dup_keep", BooleanType()),
     _s("dup_ref"),                     # the kept segment a duplicate matched
     StructField("dup_ber", DoubleType()),               # audio: its bit error rate against it
-    StructField("dup_hamming", IntegerType()),          # images: its pHash Hamming distance to it
+    StructField("dup_hamming", IntegerType()),          # images, videos: the (best keyframe) pHash distance
     # images: the text pair (alt text or figcaption of an <img> on a crawled page pointing at it)
     _s("text"),
     _s("text_source"),                 # alt | caption
@@ -210,7 +211,8 @@ GOLD_TOKENS = StructType(LINEAGE_FIELDS + [
     StructField("end_s", DoubleType()),
     _s("tokenizer"),                   # e.g. project-audio-<sha12>, encodec24-<sha12>, with codebooks
     _s("text"),                        # images: the caption/alt text pair (export builds pairs from it)
-    _s("pair_doc_id"),                 # images: the page the text came from
+    _s("pair_doc_id"),                 # images: the page the text came from; video shots: the shot's
+                                       # audio row (and an audio row: its shot), same start_s/end_s
 ])
 
 GOLD_EXPORTS = StructType([
@@ -328,7 +330,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               description="MinHash signatures and LSH bands of deduplicated documents: the index that "
                           "nightly dedup runs match new documents against"),
     TableSpec("silver.media_segments", SILVER_MEDIA_SEGMENTS, ("doc_id",), partition_by=("media_type",),
-              description="audio speech segments and images (later: video shots) with signals, fingerprints, "
+              description="audio speech segments, images and video shots with signals, fingerprints, "
                           "decisions and near-duplicate marks; parent_ids -> bronze.media", properties=_CDF),
     TableSpec("silver.redacted_documents", SILVER_REDACTED, ("doc_id",), partition_by=("lang",),
               description="documents that passed the license gate and PII policy, PII replaced by placeholders: "

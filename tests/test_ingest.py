@@ -74,6 +74,7 @@ def test_media_references_with_probed_metadata(sample_lake):
     assert all(r.license == "CC0-1.0" for r in media.values())
     assert reasons(lake, "sample-media") == {"corrupt_media": 2}  # truncated.wav, broken.png
     assert reasons(lake, "sample-images") == {"corrupt_media": 1, "image_bomb": 1}   # corrupt.jpg, bomb.png
+    assert reasons(lake, "sample-videos") == {"corrupt_media": 1}    # no-index.mp4 (its MP4 index is gone)
 
 
 def test_image_responses_in_a_warc_become_media_rows_and_pages_keep_their_img_refs(sample_lake):

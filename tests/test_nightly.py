@@ -51,7 +51,7 @@ def test_second_nightly_processes_only_new_input(crawl):
     third = run_nightly(lake.spark, lake, cfg)                        # nothing arrived
     assert {s: o["status"] for s, o in third["stages"].items()} == {
         "ingest": "ran", "clean": "skipped", "dedup": "skipped", "pii": "skipped", "tokenize": "skipped",
-        "audio": "skipped", "image": "skipped"}
+        "audio": "skipped", "image": "skipped", "video": "skipped"}
     assert_accounted(lake)
     assert lake.read_text(LOCK) is None                              # released
 

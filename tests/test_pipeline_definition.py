@@ -86,8 +86,9 @@ def test_a_registered_stage_is_everywhere(toy_stage, monkeypatch, capsys, tmp_pa
     with pytest.raises(ConfigError, match="unknown config key toy.treshold .*did you mean toy.threshold"):
         load_config("sample", ["toy.treshold=1"])
     order = [s.name for s in stages.order(cfg)]
-    assert order == ["ingest", "clean", "dedup", "pii", "toy", "tokenize", "audio", "image", "export"]
-    assert [s.name for s in stages.order(load_config("sample", ["nightly.export=false"]))][-1] == "image"
+    assert order == ["ingest", "clean", "dedup", "pii", "toy", "tokenize", "audio", "image", "video",
+                     "export"]
+    assert [s.name for s in stages.order(load_config("sample", ["nightly.export=false"]))][-1] == "video"
     assert cli(["--help"]) == 0
     help_text = capsys.readouterr().out
     assert "  toy       a stage registered by a test" in help_text
@@ -112,10 +113,11 @@ def test_the_dag_follows_the_pipeline(monkeypatch):
     tasks = fake_airflow(monkeypatch)
     runpy.run_path(str(ROOT / "infra/schedule/airflow_dag.py"))
     assert [t["task_id"] for t in tasks] == stages.names() == ["ingest", "clean", "dedup", "pii", "tokenize", "audio",
-                                                                    "image", "export"]
+                                                                    "image", "video", "export"]
     audio = tasks[stages.names().index("audio")]
     assert audio["conf"]["spark.executor.resource.gpu.amount"] == "1"          # its executors want a GPU
     assert tasks[stages.names().index("image")]["conf"]["spark.executor.resource.gpu.amount"] == "1"
+    assert tasks[stages.names().index("video")]["conf"]["spark.executor.resource.gpu.amount"] == "1"
     assert all(t["py_files"].endswith("build/lakehouse-py.zip") and "spark.sql.extensions" in t["conf"] for t in tasks)
 
 

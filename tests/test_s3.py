@@ -82,7 +82,7 @@ def test_pipeline_on_an_s3a_lake(s3_server, crawl):
     assert out["first"]["status"] == "succeeded" and out["first"]["stages"]["ingest"]["files"] == 2
     assert {s: o["status"] for s, o in out["second"]["stages"].items()} == {
         "ingest": "ran", "clean": "skipped", "dedup": "skipped", "pii": "skipped", "tokenize": "skipped",
-        "audio": "skipped", "image": "skipped"}
+        "audio": "skipped", "image": "skipped", "video": "skipped"}
     assert out["second"]["stages"]["ingest"]["files"] == 0
     # the tables are Delta tables in the bucket
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="corpus", Prefix="lake/")

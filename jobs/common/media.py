@@ -1,5 +1,6 @@
-"""What the media stages (audio, image) share over silver.media_segments: rejects read back from
-the table, the representatives still to tokenize, and the token output's Spark schema."""
+"""What the media stages (audio, image, video) share over silver.media_segments: rejects read
+back from the table, the representatives still to tokenize, bronze.media rows fetched by id
+without shuffling their bytes, and the token output's Spark schema."""
 from __future__ import annotations
 
 import pyarrow as pa
@@ -12,6 +13,7 @@ from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, reject_rows, write_rejects
 
 SEGMENTS = "silver.media_segments"
+BROADCAST_IDS = 2_000_000
 
 
 def rule_rejects(lake: Lake, run: StageRun, stage: str, media_type: str) -> int:
@@ -52,3 +54,10 @@ def tokens_schema(arrow: pa.Schema) -> StructType:
     """A tokens_fn's output; the ids are never null (gold.tokens says so, Arrow's schema cannot)."""
     return StructType([StructField("tokens", ArrayType(IntegerType(), False)) if f.name == "tokens" else f
                        for f in from_arrow_schema(arrow).fields])
+
+
+def rows_of(lake: Lake, ids: DataFrame, n: int, columns: list[str]) -> DataFrame:
+    """bronze.media rows of `ids` (n of them), joined without shuffling their bytes: the ids are
+    broadcast up to BROADCAST_IDS (~80 MB), beyond which the join shuffles."""
+    ids = F.broadcast(ids) if n <= BROADCAST_IDS else ids
+    return lake.read("bronze.media").join(ids, "doc_id", "left_semi").select(*columns)

@@ -63,7 +63,7 @@ def media_fragment(uri: str, start_s: float, end_s: float) -> str:
     return f"{uri}#t={start_s:.3f},{end_s:.3f}"
 
 
-def _file_reject(row: dict, reason: str, detail: str) -> dict:
+def file_reject(row: dict, reason: str, detail: str) -> dict:
     return {"parent_id": row["doc_id"], "doc_id": row["doc_id"], "source_uri": row["source_uri"],
             "source_record": row["source_uri"], "dataset": row["dataset"], "license": row["license"],
             "content_sha256": row["content_sha256"], "ingest_run_id": row["ingest_run_id"],
@@ -76,12 +76,12 @@ def analyze_row(row: dict, p: AnalyzeParams, rules: list[Rule]) -> list[dict]:
         with open_media(row["source_uri"], row["content"]) as fh:
             file, segs = analyze(fh, p, row["duration_s"])
     except AudioError as e:
-        return [_file_reject(row, e.reason, str(e))]
+        return [file_reject(row, e.reason, str(e))]
     except (UnreadableInput, FileNotFoundError, PermissionError) as e:
-        return [_file_reject(row, "unreadable_file", str(e))]
+        return [file_reject(row, "unreadable_file", str(e))]
     except Exception as e:     # the library, not the data: counted against the error budget
         reraise_environment(e)
-        return [_file_reject(row, "audio_error", f"{type(e).__name__}: {e}")]
+        return [file_reject(row, "audio_error", f"{type(e).__name__}: {e}")]
     out = []
     for s in segs:
         signals = {k: float(s[k]) for k in SIGNAL_NAMES if k in s}
