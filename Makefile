@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio bench-image clean
+.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio bench-image bench-video clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,8 @@ $(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py qualit
 	@command -v espeak-ng >/dev/null || { echo "installing espeak-ng (Debian package: speech for the audio codec, tests and sample)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null; }
+	@test -x $(PY) || [ "$$(df -Pk . | awk 'NR==2 {print $$4}')" -gt 11000000 ] || echo "warning: $$(df -Ph . | awk 'NR==2 {print $$4}') \
+	  free on this disk; a fresh .venv takes ~9 GiB (torch and its CUDA libraries ~6 GiB): pip may run out of space"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[all,test]"
@@ -51,6 +53,9 @@ bench-audio: setup
 
 bench-image: setup
 	$(PY) bench/image_bench.py --images 10000 --stage-images 2000 --neardup 100000
+
+bench-video: setup
+	$(PY) bench/video_bench.py --videos 8 --copies 12 --seconds 30 --long-seconds 300
 
 bench-tokenize: setup
 	$(PY) bench/tokenize_bench.py --docs 100000

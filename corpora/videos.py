@@ -5,6 +5,7 @@ and broken files (truncated, garbage, no video stream, an unknown codec, too sho
 small)."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -31,23 +32,59 @@ class Spec:
     speech_lang: str | None = "en"            # the audio track: speech in this language (None: tones only)
     audio: bool = True
     times: list[float] | None = None          # presentation times (variable frame rate); None: i / fps
+    footage: bool = False                     # camera-like: a panning photograph with grain (the
+                                              # benchmark's: flat colours encode at ~0.2 Mbit/s at 720p)
     extra: dict = field(default_factory=dict)
 
     def scene_of(self, i: int) -> int:
         return sum(1 for c in self.cuts if i >= c)
 
 
+@functools.lru_cache(maxsize=4)
+def _panorama(name: str, width: int, height: int) -> np.ndarray:
+    """A photograph scaled to cover (height, width + pan room)."""
+    from PIL import Image
+
+    from quality_models.images import photo
+
+    im = Image.fromarray(photo(name))
+    scale = max((width + width // 2) / im.width, height / im.height)
+    im = im.resize((int(im.width * scale) + 1, int(im.height * scale) + 1), Image.Resampling.BILINEAR)
+    return np.asarray(im)[:height]
+
+
+@functools.lru_cache(maxsize=2)
+def _grain(height: int, width: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 5, (8, height, width, 1)).astype(np.float32)
+
+
+def _background(spec: Spec, s: int, i: int) -> np.ndarray:
+    h, w = spec.height, spec.width
+    if spec.footage:
+        from corpora.images import SAMPLE_PHOTOS
+
+        pano = _panorama(SAMPLE_PHOTOS[(s + spec.seed) % len(SAMPLE_PHOTOS)], w, h)
+        room = max(1, pano.shape[1] - w)
+        x = abs((i * 3) % (2 * room) - room)            # the camera pans back and forth, never jumps
+        frame = pano[:, x:x + w].astype(np.float32) + _grain(h, w, spec.seed)[i % 8]
+        return np.clip(frame, 0, 255).astype(np.uint8)
+    rng = np.random.default_rng(spec.seed * 1000 + s)
+    base = np.array(PALETTE[(s + spec.seed) % len(PALETTE)], np.float32)
+    grad = np.linspace(0.75, 1.15, w, dtype=np.float32)[None, :, None]
+    img = np.clip(base[None, None, :] * grad + rng.normal(0, 6, (h, 1, 3)), 0, 255).astype(np.uint8)
+    return np.broadcast_to(img, (h, w, 3)).copy()
+
+
 def draw(spec: Spec, i: int) -> np.ndarray:
-    """Frame i: the scene's colour with a gradient and noise, a moving square and a text line."""
+    """Frame i: the scene's colour with a gradient (or a panning photograph with grain), a
+    moving square and a text line."""
     from PIL import Image, ImageDraw
 
     s = spec.scene_of(i)
     rng = np.random.default_rng(spec.seed * 1000 + s)
     base = np.array(PALETTE[(s + spec.seed) % len(PALETTE)], np.float32)
     h, w = spec.height, spec.width
-    grad = np.linspace(0.75, 1.15, w, dtype=np.float32)[None, :, None]
-    img = np.clip(base[None, None, :] * grad + rng.normal(0, 6, (h, 1, 3)), 0, 255).astype(np.uint8)
-    img = np.broadcast_to(img, (h, w, 3)).copy()
+    img = _background(spec, s, i)
     side = max(8, h // 5)
     x = int((i * 7 + rng.integers(0, w)) % max(1, w - side))
     y = int(h // 2 + (h // 4) * np.sin(i / 9.0 + s)) - side // 2

@@ -32,8 +32,8 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.media import SEGMENTS, pending_representatives, rule_rejects, tokens_schema
-from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
+from jobs.common.media import SEGMENTS, land_segments, pending_representatives, rule_rejects, tokens_schema
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from jobs.tokenize import count_tokens, publish_vocab
 from pipelines.audio import neardup
 from pipelines.audio.stage import (
@@ -91,15 +91,6 @@ def pending_files(lake: Lake, datasets: list[str] | None) -> DataFrame:
     return files
 
 
-def _segment_rows(out: DataFrame, run_id: str) -> DataFrame:
-    return out.where("segment >= 0").select(
-        "doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256",
-        F.array("parent_id").alias("parent_ids"), "ingest_run_id", F.lit(run_id).alias("run_id"),
-        F.lit(STAGE).alias("stage"), F.current_timestamp().alias("processed_at"),
-        F.lit(pipeline_version()).alias("pipeline_version"), F.lit("audio").alias("media_type"), "segment",
-        "start_s", "end_s", "lang", "signals", "fingerprint", "decision", "reason")
-
-
 def segment_files(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     a = cfg["audio"]
     todo = pending_files(lake, datasets).select(*FILE_COLUMNS)
@@ -112,33 +103,15 @@ def segment_files(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, dat
     out = (todo.join(parents, "doc_id", "left_semi").repartition(n_tasks)
            .mapInArrow(analyze, from_arrow_schema(SEGMENT_ROWS))
            .localCheckpoint())     # computed once, no lineage: what is pending changes as the writes land
-    stats = {(r["is_seg"], r["reason"]): r["n"] for r in
-             out.select((F.col("segment") >= 0).alias("is_seg"), "reason").groupBy("is_seg", "reason")
-             .agg(F.count("*").alias("n")).collect()}
-    file_rej = {reason: n for (is_seg, reason), n in stats.items() if not is_seg}
-    check_error_budget(STAGE, file_rej, files_in, a["error_budget"], ERROR_REASONS)
-    n_seg = sum(n for (is_seg, _), n in stats.items() if is_seg)
-    _, seg_landed = lake.insert_counted(SEGMENTS, _segment_rows(out, run.run_id), n_seg, source_persisted=True)
-    run.expect(SEGMENTS, n_seg, seg_landed)
-    n_file_rej = sum(file_rej.values())
-    rej = reject_rows(out.where("segment < 0"), STAGE, run.run_id, "reason", "detail")
-    run.expect("ops.rejects (audio files)", n_file_rej, write_rejects(lake, rej, n_file_rej, STAGE))
-    segmented = (lake.read(SEGMENTS).select(F.col("parent_ids")[0].alias("doc_id")).distinct()
-                 .join(parents, "doc_id", "left_semi").count())
-    file_rejects = (F.col("stage") == STAGE) & (F.col("source_record") == F.col("source_uri"))
-    rejected = (lake.read("ops.rejects").where(file_rejects)
-                .select("doc_id").distinct().join(parents, "doc_id", "left_semi").count())
-    for (is_seg, reason), n in stats.items():
-        if reason:
-            run.metric(f"dropped.{'segment' if is_seg else 'file'}.{reason}", n)
+    got = land_segments(lake, run, STAGE, "audio", out, parents, files_in, a["error_budget"], ERROR_REASONS)
     if a["vad"]["silero"]:     # where webrtcvad and silero-vad disagree (music, noise called speech)
         agree = out.where("segment >= 0").select(F.col("signals")["vad_agreement"].alias("a"))
         r = agree.agg(F.avg("a").alias("mean"), F.sum((F.col("a") < 0.8).cast("int")).alias("low")).first()
         run.metric("vad_agreement_mean", r["mean"] or 0.0)
         run.metric("vad_disagreeing_segments", r["low"] or 0)
-    seconds = out.where("segment >= 0").agg(F.sum(F.col("end_s") - F.col("start_s"))).first()[0]
-    run.metric("segment_seconds", seconds or 0.0)
-    return {"files_in": files_in, "files_segmented": segmented, "files_rejected": rejected, "segments": n_seg}
+    run.metric("segment_seconds", got["seconds"])
+    return {"files_in": files_in, "files_segmented": got["segmented"], "files_rejected": got["rejected"],
+            "segments": got["segments"]}
 
 
 def mark_duplicates(lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:

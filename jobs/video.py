@@ -35,8 +35,8 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.media import SEGMENTS, pending_representatives, rows_of, rule_rejects, tokens_schema
-from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
+from jobs.common.media import SEGMENTS, land_segments, pending_representatives, rows_of, rule_rejects, tokens_schema
+from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from jobs.image import tokenizer_folder
 from jobs.tokenize import count_tokens, publish_vocab
 from pipelines.audio.stage import SEGMENTS as SHOT_ROWS
@@ -96,15 +96,6 @@ def pending_videos(lake: Lake, datasets) -> DataFrame:
     return media
 
 
-def _shot_rows(out: DataFrame, run_id: str) -> DataFrame:
-    return out.where("segment >= 0").select(
-        "doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256",
-        F.array("parent_id").alias("parent_ids"), "ingest_run_id", F.lit(run_id).alias("run_id"),
-        F.lit(STAGE).alias("stage"), F.current_timestamp().alias("processed_at"),
-        F.lit(pipeline_version()).alias("pipeline_version"), F.lit("video").alias("media_type"), "segment",
-        "start_s", "end_s", "lang", "signals", "fingerprint", "decision", "reason")
-
-
 def cut_shots(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     v = cfg["video"]
     parents = pending_videos(lake, datasets).localCheckpoint()   # fixed now: the writes below change what is pending
@@ -116,28 +107,10 @@ def cut_shots(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, dataset
     out = (todo.repartition(n_tasks)
            .mapInArrow(analyze_fn(params_from_config(v), rules_from_config(v["rules"])), from_arrow_schema(SHOT_ROWS))
            .localCheckpoint())     # computed once: what is pending changes as the writes land
-    stats = {(r["is_shot"], r["reason"]): r["n"] for r in
-             out.select((F.col("segment") >= 0).alias("is_shot"), "reason").groupBy("is_shot", "reason")
-             .agg(F.count("*").alias("n")).collect()}
-    file_rej = {reason: n for (is_shot, reason), n in stats.items() if not is_shot}
-    check_error_budget(STAGE, file_rej, n_in, v["error_budget"], ERROR_REASONS)
-    n_shots = sum(n for (is_shot, _), n in stats.items() if is_shot)
-    _, landed = lake.insert_counted(SEGMENTS, _shot_rows(out, run.run_id), n_shots, source_persisted=True)
-    run.expect(f"{SEGMENTS} (shots)", n_shots, landed)
-    n_file_rej = sum(file_rej.values())
-    rej = reject_rows(out.where("segment < 0"), STAGE, run.run_id, "reason", "detail")
-    run.expect("ops.rejects (video files)", n_file_rej, write_rejects(lake, rej, n_file_rej, STAGE))
-    cut = (_shots(lake).select(F.col("parent_ids")[0].alias("doc_id")).distinct()
-           .join(parents, "doc_id", "left_semi").count())
-    file_rejects = (F.col("stage") == STAGE) & (F.col("source_record") == F.col("source_uri"))
-    rejected = (lake.read("ops.rejects").where(file_rejects).select("doc_id").distinct()
-                .join(parents, "doc_id", "left_semi").count())
-    for (is_shot, reason), n in stats.items():
-        if reason:
-            run.metric(f"dropped.{'shot' if is_shot else 'file'}.{reason}", n)
-    secs = out.where("segment >= 0").agg(F.sum(F.col("end_s") - F.col("start_s"))).first()[0]
-    run.metric("video_seconds", secs or 0.0)
-    return {"videos_in": n_in, "videos_cut": cut, "videos_rejected": rejected, "shots": n_shots}
+    got = land_segments(lake, run, STAGE, "video", out, parents, n_in, v["error_budget"], ERROR_REASONS)
+    run.metric("video_seconds", got["seconds"])
+    return {"videos_in": n_in, "videos_cut": got["segmented"], "videos_rejected": got["rejected"],
+            "shots": got["segments"]}
 
 
 def mark_duplicates(lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:

@@ -10,7 +10,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import ArrayType, IntegerType, StructField, StructType
 
 from jobs.common.lake import Lake
-from jobs.common.runs import StageRun, reject_rows, write_rejects
+from jobs.common.runs import StageRun, check_error_budget, pipeline_version, reject_rows, write_rejects
 
 SEGMENTS = "silver.media_segments"
 BROADCAST_IDS = 2_000_000
@@ -61,3 +61,43 @@ def rows_of(lake: Lake, ids: DataFrame, n: int, columns: list[str]) -> DataFrame
     broadcast up to BROADCAST_IDS (~80 MB), beyond which the join shuffles."""
     ids = F.broadcast(ids) if n <= BROADCAST_IDS else ids
     return lake.read("bronze.media").join(ids, "doc_id", "left_semi").select(*columns)
+
+
+def segment_rows(out: DataFrame, run_id: str, stage: str, media_type: str) -> DataFrame:
+    """silver.media_segments rows of a segments pass's output (pipelines/audio/stage.py SEGMENTS)."""
+    return out.where("segment >= 0").select(
+        "doc_id", "source_uri", "source_record", "dataset", "license", "content_sha256",
+        F.array("parent_id").alias("parent_ids"), "ingest_run_id", F.lit(run_id).alias("run_id"),
+        F.lit(stage).alias("stage"), F.current_timestamp().alias("processed_at"),
+        F.lit(pipeline_version()).alias("pipeline_version"), F.lit(media_type).alias("media_type"), "segment",
+        "start_s", "end_s", "lang", "signals", "fingerprint", "decision", "reason")
+
+
+def land_segments(lake: Lake, run: StageRun, stage: str, media_type: str, out: DataFrame, parents: DataFrame,
+                  n_in: int, budget: dict, error_reasons: tuple[str, ...]) -> dict:
+    """Write a segments pass's output `out` (persisted; `segment` >= 0: a segment of its file,
+    < 0: the file's reject): the error budget first, then the segments, then the file rejects;
+    counts read back from the tables for the `n_in` files of `parents` (ids)."""
+    stats = {(r["is_seg"], r["reason"]): r["n"] for r in
+             out.select((F.col("segment") >= 0).alias("is_seg"), "reason").groupBy("is_seg", "reason")
+             .agg(F.count("*").alias("n")).collect()}
+    file_rej = {reason: n for (is_seg, reason), n in stats.items() if not is_seg}
+    check_error_budget(stage, file_rej, n_in, budget, error_reasons)
+    n_seg = sum(n for (is_seg, _), n in stats.items() if is_seg)
+    _, landed = lake.insert_counted(SEGMENTS, segment_rows(out, run.run_id, stage, media_type), n_seg,
+                                    source_persisted=True)
+    run.expect(f"{SEGMENTS} ({media_type})", n_seg, landed)
+    n_file_rej = sum(file_rej.values())
+    rej = reject_rows(out.where("segment < 0"), stage, run.run_id, "reason", "detail")
+    run.expect(f"ops.rejects ({media_type} files)", n_file_rej, write_rejects(lake, rej, n_file_rej, stage))
+    segmented = (lake.read(SEGMENTS).where(F.col("media_type") == media_type)
+                 .select(F.col("parent_ids")[0].alias("doc_id")).distinct().join(parents, "doc_id", "left_semi")
+                 .count())
+    file_rejects = (F.col("stage") == stage) & (F.col("source_record") == F.col("source_uri"))
+    rejected = (lake.read("ops.rejects").where(file_rejects).select("doc_id").distinct()
+                .join(parents, "doc_id", "left_semi").count())
+    for (is_seg, reason), n in stats.items():
+        if reason:
+            run.metric(f"dropped.{'segment' if is_seg else 'file'}.{reason}", n)
+    seconds = out.where("segment >= 0").agg(F.sum(F.col("end_s") - F.col("start_s"))).first()[0] or 0.0
+    return {"segments": n_seg, "segmented": segmented, "rejected": rejected, "seconds": seconds}

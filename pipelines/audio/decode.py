@@ -49,6 +49,33 @@ def _open(src):
         raise AudioError("audio_undecodable", f"FFmpeg cannot open it: {type(e).__name__}: {e}") from None
 
 
+def packet_frames(container, stream, info, max_errors: int, fail) -> Iterator[list]:
+    """The decoded frames of each packet of `stream`, packet by packet. A packet that does not
+    decode is skipped and counted in `info.decode_errors` (over `max_errors`: raise
+    `fail(detail)`); a container broken past some point ends there (`info.extra["demux_error"]`).
+    Shared by the audio and video decoders; `info` is either's StreamInfo/VideoInfo."""
+    import av
+
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except (av.FFmpegError, EOFError, ValueError) as e:   # a broken container past this point
+            info.decode_errors += 1
+            info.extra["demux_error"] = f"{type(e).__name__}: {e}"
+            return
+        try:
+            frames = packet.decode()
+        except (av.FFmpegError, ValueError) as e:
+            info.decode_errors += 1
+            if info.decode_errors > max_errors:
+                raise fail(f"over {max_errors} packets do not decode: {e}") from None
+            continue
+        yield frames
+
+
 def decode(src, rates: tuple[int, ...], chunk_s: float = 10.0, info: StreamInfo | None = None,
            max_errors: int = 50) -> Iterator[tuple[np.ndarray, ...]]:
     """Yield tuples of mono float32 arrays, one per rate in `rates`, chunk by chunk.
@@ -89,23 +116,8 @@ def decode(src, rates: tuple[int, ...], chunk_s: float = 10.0, info: StreamInfo 
             buf, have = [], 0
             return tuple(x if s is None else s.resample_chunk(x, last=last) for s in streams_out)
 
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (av.FFmpegError, EOFError, ValueError) as e:   # a broken container past this point
-                info.decode_errors += 1
-                info.extra["demux_error"] = f"{type(e).__name__}: {e}"
-                break
-            try:
-                frames = packet.decode()
-            except (av.FFmpegError, ValueError) as e:
-                info.decode_errors += 1
-                if info.decode_errors > max_errors:
-                    raise AudioError("audio_undecodable", f"over {max_errors} packets do not decode: {e}") from None
-                continue
+        undecodable = (lambda detail: AudioError("audio_undecodable", detail))   # noqa: E731
+        for frames in packet_frames(container, stream, info, max_errors, undecodable):
             for frame in frames:
                 for out in mono.resample(frame):
                     a = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)

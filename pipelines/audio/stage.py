@@ -82,29 +82,36 @@ def analyze_row(row: dict, p: AnalyzeParams, rules: list[Rule]) -> list[dict]:
     except Exception as e:     # the library, not the data: counted against the error budget
         reraise_environment(e)
         return [file_reject(row, "audio_error", f"{type(e).__name__}: {e}")]
-    out = []
-    for s in segs:
-        signals = {k: float(s[k]) for k in SIGNAL_NAMES if k in s}
-        bad = failed(rules, signals, row["lang_hint"])
-        out.append({"parent_id": row["doc_id"], "doc_id": segment_id(row["doc_id"], s["start_s"], s["end_s"]),
-                    "source_uri": row["source_uri"],
-                    "source_record": media_fragment(row["source_uri"], s["start_s"], s["end_s"]),
-                    "dataset": row["dataset"], "license": row["license"], "content_sha256": row["content_sha256"],
-                    "ingest_run_id": row["ingest_run_id"], "lang": row["lang_hint"], "segment": s["segment"],
-                    "start_s": s["start_s"], "end_s": s["end_s"], "signals": list(signals.items()),
-                    "fingerprint": s["fingerprint"], "decision": "rejected" if bad else "kept",
-                    "reason": bad[0] if bad else None, "detail": ", ".join(bad) if bad else None})
-    return out
+    return [segment_row(row, s, {k: float(s[k]) for k in SIGNAL_NAMES if k in s}, rules) for s in segs]
 
 
-def analyze_fn(p: AnalyzeParams, rules: list[Rule]):
+def segment_row(row: dict, s: dict, signals: dict, rules: list[Rule]) -> dict:
+    """A SEGMENTS row for segment `s` (segment, start_s, end_s, fingerprint) of file `row`,
+    with the rules' decision over `signals` (audio segments and video shots alike)."""
+    bad = failed(rules, signals, row["lang_hint"])
+    return {"parent_id": row["doc_id"], "doc_id": segment_id(row["doc_id"], s["start_s"], s["end_s"]),
+            "source_uri": row["source_uri"],
+            "source_record": media_fragment(row["source_uri"], s["start_s"], s["end_s"]),
+            "dataset": row["dataset"], "license": row["license"], "content_sha256": row["content_sha256"],
+            "ingest_run_id": row["ingest_run_id"], "lang": row["lang_hint"], "segment": s["segment"],
+            "start_s": s["start_s"], "end_s": s["end_s"], "signals": list(signals.items()),
+            "fingerprint": s["fingerprint"], "decision": "rejected" if bad else "kept",
+            "reason": bad[0] if bad else None, "detail": ", ".join(bad) if bad else None}
+
+
+def per_row_fn(fn, *args):
+    """A mapInArrow body: `fn(row, *args)` -> SEGMENTS rows, for every row of every batch."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             rows = []
             for row in batch.to_pylist():
-                rows += analyze_row(row, p, rules)
+                rows += fn(row, *args)
             yield pa.RecordBatch.from_pylist(rows, schema=SEGMENTS)
     return run
+
+
+def analyze_fn(p: AnalyzeParams, rules: list[Rule]):
+    return per_row_fn(analyze_row, p, rules)
 
 
 # -- tokens -----------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def frames(src, info: VideoInfo | None = None, width: int | None = None, fmt: st
     """(time_s, frame) per decoded frame, in presentation order; frames `width` wide as
     displayed (None: full size), in `fmt` ('bgr24', 'rgb24', 'gray'; None: PyAV's VideoFrame,
     unconverted, for callers that convert only some with to_array). `info` is filled in."""
-    import av
+    from pipelines.audio.decode import packet_frames
 
     info = info if info is not None else VideoInfo()
     with _open(src) as container:
@@ -132,23 +132,8 @@ def frames(src, info: VideoInfo | None = None, width: int | None = None, fmt: st
         if audio and audio[0].start_time is not None and audio[0].time_base is not None:
             info.audio_start_s = float(audio[0].start_time * audio[0].time_base)
         first = True
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (av.FFmpegError, EOFError, ValueError) as e:     # a broken container past this point
-                info.decode_errors += 1
-                info.extra["demux_error"] = f"{type(e).__name__}: {e}"
-                break
-            try:
-                decoded = packet.decode()
-            except (av.FFmpegError, ValueError) as e:
-                info.decode_errors += 1
-                if info.decode_errors > max_errors:
-                    raise VideoError("video_undecodable", f"over {max_errors} packets do not decode: {e}") from None
-                continue
+        undecodable = (lambda detail: VideoError("video_undecodable", detail))   # noqa: E731
+        for decoded in packet_frames(container, stream, info, max_errors, undecodable):
             for frame in decoded:
                 if first:
                     first = False

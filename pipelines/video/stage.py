@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.audio.decode import AudioError
-from pipelines.audio.stage import SEGMENTS, file_reject, media_fragment, open_media, segment_id
-from pipelines.clean.rules import Rule, failed
+from pipelines.audio.stage import file_reject, open_media, per_row_fn, segment_row
+from pipelines.clean.rules import Rule
 from pipelines.errors import reraise_environment
 from pipelines.ingest.streams import UnreadableInput
 from pipelines.video.decode import VideoError, VideoInfo, frames, to_array
@@ -52,29 +52,11 @@ def analyze_row(row: dict, p: ShotParams, rules: list[Rule]) -> list[dict]:
     except Exception as e:     # the library, not the data: counted against the error budget
         reraise_environment(e)
         return [file_reject(row, "video_error", f"{type(e).__name__}: {e}")]
-    out = []
-    for s in shots:
-        signals = {k: float(s[k]) for k in SIGNAL_NAMES}
-        bad = failed(rules, signals, row["lang_hint"])
-        out.append({"parent_id": row["doc_id"], "doc_id": segment_id(row["doc_id"], s["start_s"], s["end_s"]),
-                    "source_uri": row["source_uri"],
-                    "source_record": media_fragment(row["source_uri"], s["start_s"], s["end_s"]),
-                    "dataset": row["dataset"], "license": row["license"], "content_sha256": row["content_sha256"],
-                    "ingest_run_id": row["ingest_run_id"], "lang": row["lang_hint"], "segment": s["segment"],
-                    "start_s": s["start_s"], "end_s": s["end_s"], "signals": list(signals.items()),
-                    "fingerprint": s["fingerprint"], "decision": "rejected" if bad else "kept",
-                    "reason": bad[0] if bad else None, "detail": ", ".join(bad) if bad else None})
-    return out
+    return [segment_row(row, s, {k: float(s[k]) for k in SIGNAL_NAMES}, rules) for s in shots]
 
 
 def analyze_fn(p: ShotParams, rules: list[Rule]):
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            rows = []
-            for row in batch.to_pylist():
-                rows += analyze_row(row, p, rules)
-            yield pa.RecordBatch.from_pylist(rows, schema=SEGMENTS)
-    return run
+    return per_row_fn(analyze_row, p, rules)
 
 
 # -- tokens -----------------------------------------------------------------------------------
