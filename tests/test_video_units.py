@@ -105,3 +105,20 @@ def test_the_layout_holds_256_codes_per_frame_in_the_video_range_between_markers
     assert tokens_per_second(6, 256, 6) == 6 * 257 + 1
     with pytest.raises(ValueError):
         lay.ids(np.full((1, 16, 16), 16384))
+
+
+def test_the_small_detection_frame_matches_the_scaler_and_turns_with_the_video(tmp_path):
+    import cv2
+
+    from pipelines.video.decode import small_bgr, to_array
+
+    spec = Spec(frames=4, cuts=[], width=640, height=360, audio=False)
+    for rotation, tall in ((None, False), (-90, True)):
+        path = write(tmp_path / f"r{rotation}.mp4", spec, rotation=rotation, crf=10)
+        info = VideoInfo()
+        _, frame = next(iter(frames(str(path), info, fmt=None)))
+        fast, slow = small_bgr(frame, info, 160), to_array(frame, info, 160, "bgr24")
+        assert (fast.shape[0] > fast.shape[1]) is tall and 0.6 < fast.shape[1] / 160 < 1.5    # about 160 wide
+        assert abs(fast.shape[0] / fast.shape[1] - slow.shape[0] / slow.shape[1]) < 0.05
+        same = cv2.resize(fast, slow.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(same.astype(int) - slow).mean() < 6        # subsampled, not filtered: the same colours

@@ -101,6 +101,34 @@ def scaled_size(width: int, height: int, rotation: int, target_width: int | None
     return (out_h, out_w) if turned else (out_w, out_h)
 
 
+PLANAR_420 = {"yuv420p": False, "yuvj420p": True}     # -> full range (JPEG) or not
+# BT.601 Y'CbCr -> B, G, R (libswscale's default for these formats), for Y - 16, Cb - 128, Cr - 128
+# (limited range: video) or Y, Cb - 128, Cr - 128 (full range: yuvj)
+_BGR_LIMITED = np.array([[1.164, 2.017, 0.0], [1.164, -0.392, -0.813], [1.164, 0.0, 1.596]], np.float32)
+_BGR_FULL = np.array([[1.0, 1.772, 0.0], [1.0, -0.344, -0.714], [1.0, 0.0, 1.402]], np.float32)
+
+
+def small_bgr(frame, info: VideoInfo, width: int) -> np.ndarray:
+    """A small BGR frame about `width` px wide, for detection and signals: planar 4:2:0 frames
+    are subsampled straight from their planes (every k-th pixel of Y, every k/2-th of Cb and
+    Cr: reads an eighth of the frame at 720p -> 160, several times cheaper than a scaler that
+    reads all of it) and converted as libswscale would (BT.601); other formats go through
+    libswscale."""
+    coded_w = frame.height if int(round(info.rotation / 90.0)) % 2 else frame.width
+    step = 2 * max(1, int(round(coded_w / width / 2)))
+    full = PLANAR_420.get(frame.format.name)
+    if full is None:
+        return to_array(frame, info, width, "bgr24")
+    h2, w2 = frame.height // 2 * 2, frame.width // 2 * 2
+    y, u, v = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in frame.planes[:3])
+    half = step // 2
+    ycc = np.dstack([y[:h2:step, :w2:step], u[:h2 // 2:half, :w2 // 2:half],
+                     v[:h2 // 2:half, :w2 // 2:half]]).astype(np.float32)
+    ycc -= np.array([0.0 if full else 16.0, 128.0, 128.0], np.float32)
+    bgr = ycc @ (_BGR_FULL if full else _BGR_LIMITED).T
+    return rotated(np.clip(bgr + 0.5, 0, 255).astype(np.uint8), info.rotation)
+
+
 def to_array(frame, info: VideoInfo, width: int | None, fmt: str = "bgr24") -> np.ndarray:
     """A decoded frame as displayed, `width` px wide (None: full size), in `fmt`."""
     w, h = scaled_size(frame.width, frame.height, info.rotation, width)
@@ -111,8 +139,9 @@ def to_array(frame, info: VideoInfo, width: int | None, fmt: str = "bgr24") -> n
 def frames(src, info: VideoInfo | None = None, width: int | None = None, fmt: str | None = "bgr24",
            fast: bool = False, max_errors: int = 50) -> Iterator[tuple[float, np.ndarray]]:
     """(time_s, frame) per decoded frame, in presentation order; frames `width` wide as
-    displayed (None: full size), in `fmt` ('bgr24', 'rgb24', 'gray'; None: PyAV's VideoFrame,
-    unconverted, for callers that convert only some with to_array). `info` is filled in."""
+    displayed (None: full size), in `fmt` ('bgr24', 'rgb24', 'gray'; 'small-bgr': about `width`
+    wide by `small_bgr`; None: PyAV's VideoFrame, unconverted, for callers that convert only
+    some with to_array). `info` is filled in."""
     from pipelines.audio.decode import packet_frames
 
     info = info if info is not None else VideoInfo()
@@ -151,4 +180,9 @@ def frames(src, info: VideoInfo | None = None, width: int | None = None, fmt: st
                     info.step_s = t - info.last_s
                 info.last_s = t
                 info.frames += 1
-                yield t, (frame if fmt is None else to_array(frame, info, width, fmt))
+                if fmt is None:
+                    yield t, frame
+                elif fmt == "small-bgr":
+                    yield t, small_bgr(frame, info, width)
+                else:
+                    yield t, to_array(frame, info, width, fmt)

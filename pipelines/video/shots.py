@@ -1,7 +1,7 @@
 """One video -> its shots with signals and keyframe hashes (no decisions).
 
-One streaming pass over the video stream (pipelines/video/decode.py, frames scaled to
-`width` px, deblocking skipped): PySceneDetect's detector (ContentDetector by default, or
+One streaming pass over the video stream (pipelines/video/decode.py, frames subsampled to
+about `width` px, deblocking skipped): PySceneDetect's detector (ContentDetector by default, or
 AdaptiveDetector / HashDetector) is fed every frame and returns the cut frames; per frame
 only a few numbers are kept (time, mean and spread of luminance, mean absolute difference
 to the previous frame), and at `hash_fps` a pHash + dHash of the frame (imagehash, as the
@@ -30,8 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipelines.video.decode import VideoError, VideoInfo, frames
-
-GREY = np.array([0.114, 0.587, 0.299], np.float32)       # BGR -> luma (BT.601)
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,7 @@ def split_long(bounds: list[int], times: np.ndarray, end_s: float, max_s: float)
 
 def video_pass(open_src: Callable, p: ShotParams) -> tuple[VideoInfo, dict]:
     """The video stream's frame statistics, cut frames and timed hash samples."""
+    import cv2
     from scenedetect.common import FrameTimecode
 
     info = VideoInfo()
@@ -99,13 +98,13 @@ def video_pass(open_src: Callable, p: ShotParams) -> tuple[VideoInfo, dict]:
     samples: list[tuple[float, bytes]] = []
     prev, next_hash = None, -1.0
     with open_src() as fh:
-        for t, img in frames(fh, info, width=p.width, fast=True):
+        for t, img in frames(fh, info, width=p.width, fmt="small-bgr", fast=True):
             if det is None:
                 det = detector(p, info.rate)
                 rate = info.rate or 25.0
             n = len(times)
             cuts += [c.frame_num for c in det.process_frame(FrameTimecode(n, fps=rate), img)]
-            g = img.astype(np.float32) @ GREY
+            g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
             luma.append(float(g.mean()))
             spread.append(float(g.std()))
             motion.append(float(np.abs(g - prev).mean()) if prev is not None else 0.0)
