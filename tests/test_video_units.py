@@ -121,4 +121,4 @@ def test_the_small_detection_frame_matches_the_scaler_and_turns_with_the_video(t
         assert (fast.shape[0] > fast.shape[1]) is tall and 0.6 < fast.shape[1] / 160 < 1.5    # about 160 wide
         assert abs(fast.shape[0] / fast.shape[1] - slow.shape[0] / slow.shape[1]) < 0.05
         same = cv2.resize(fast, slow.shape[1::-1], interpolation=cv2.INTER_AREA)
-        assert np.abs(same.astype(int) - slow).mean() < 6        # subsampled, not filtered: the same colours
+        assert np.abs(same.astype(int) - slow).mean() < 6        # the same picture and colours

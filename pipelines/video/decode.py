@@ -110,10 +110,12 @@ _BGR_FULL = np.array([[1.0, 1.772, 0.0], [1.0, -0.344, -0.714], [1.0, 0.0, 1.402
 
 def small_bgr(frame, info: VideoInfo, width: int) -> np.ndarray:
     """A small BGR frame about `width` px wide, for detection and signals: planar 4:2:0 frames
-    are subsampled straight from their planes (every k-th pixel of Y, every k/2-th of Cb and
-    Cr: reads an eighth of the frame at 720p -> 160, several times cheaper than a scaler that
-    reads all of it) and converted as libswscale would (BT.601); other formats go through
-    libswscale."""
+    are area-averaged plane by plane (OpenCV's INTER_AREA on Y, Cb, Cr at 1/k: ~2x cheaper
+    than libswscale's scale + convert; plain subsampling was cheaper still but aliased panning
+    texture into false cuts) and converted as libswscale would (BT.601); other formats go
+    through libswscale."""
+    import cv2
+
     coded_w = frame.height if int(round(info.rotation / 90.0)) % 2 else frame.width
     step = 2 * max(1, int(round(coded_w / width / 2)))
     full = PLANAR_420.get(frame.format.name)
@@ -121,9 +123,10 @@ def small_bgr(frame, info: VideoInfo, width: int) -> np.ndarray:
         return to_array(frame, info, width, "bgr24")
     h2, w2 = frame.height // 2 * 2, frame.width // 2 * 2
     y, u, v = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in frame.planes[:3])
-    half = step // 2
-    ycc = np.dstack([y[:h2:step, :w2:step], u[:h2 // 2:half, :w2 // 2:half],
-                     v[:h2 // 2:half, :w2 // 2:half]]).astype(np.float32)
+    size = (w2 // step, h2 // step)
+    ycc = np.dstack([cv2.resize(y[:h2, :w2], size, interpolation=cv2.INTER_AREA),
+                     cv2.resize(u[:h2 // 2, :w2 // 2], size, interpolation=cv2.INTER_AREA),
+                     cv2.resize(v[:h2 // 2, :w2 // 2], size, interpolation=cv2.INTER_AREA)]).astype(np.float32)
     ycc -= np.array([0.0 if full else 16.0, 128.0, 128.0], np.float32)
     bgr = ycc @ (_BGR_FULL if full else _BGR_LIMITED).T
     return rotated(np.clip(bgr + 0.5, 0, 255).astype(np.uint8), info.rotation)
