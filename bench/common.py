@@ -99,6 +99,19 @@ def bench_config(lake_root, cores: int) -> dict:
                                    "spark.conf.spark.driver.memory=8g"])
 
 
+def fresh_lake(root, name: str, cores: int):
+    """(spark, lake, cfg) on an emptied lake folder `root`, with bench_config."""
+    import shutil
+
+    from jobs.common.lake import Lake
+    from jobs.common.spark import get_spark
+
+    shutil.rmtree(root, ignore_errors=True)
+    cfg = bench_config(root, cores)
+    spark = get_spark(cfg, name)
+    return spark, Lake(spark, cfg["lake"]["root"]), cfg
+
+
 def write_parquet(docs, folder: Path, chunk: int = 50_000) -> Path:
     """Bench documents (doc_id, lang, text) as Parquet files, written in chunks with pyarrow
     (no driver-side DataFrame of millions of Python rows)."""

@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_config, save  # noqa: E402
+from bench.common import bench_config, fresh_lake, save  # noqa: E402
 
 CORPUS = ROOT / "build" / "bench-image"
 SIZE = (1152, 864)
@@ -92,16 +92,7 @@ def one_core(manifest: Path, limit: int = 400) -> dict:
 
 
 def _lake(name: str, cores: int):
-    import shutil
-
-    from jobs.common.lake import Lake
-    from jobs.common.spark import get_spark
-
-    root = ROOT / "build" / name
-    shutil.rmtree(root, ignore_errors=True)
-    cfg = bench_config(root, cores)
-    spark = get_spark(cfg, name)
-    return spark, Lake(spark, cfg["lake"]["root"]), cfg
+    return fresh_lake(ROOT / "build" / name, name, cores)
 
 
 def subset(manifest: Path, n: int) -> Path:

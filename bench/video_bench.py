@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PeakMemory, bench_config, save  # noqa: E402
+from bench.common import PeakMemory, fresh_lake, save  # noqa: E402
 
 CORPUS = ROOT / "build" / "bench-video"
 RESOLUTIONS = {"720p": (1280, 720), "360p": (640, 360)}
@@ -141,16 +141,7 @@ def long_video_memory(seconds: float) -> dict:
 
 
 def _lake(name: str, cores: int):
-    import shutil
-
-    from jobs.common.lake import Lake
-    from jobs.common.spark import get_spark
-
-    root = ROOT / "build" / name
-    shutil.rmtree(root, ignore_errors=True)
-    cfg = bench_config(root, cores)
-    spark = get_spark(cfg, name)
-    return spark, Lake(spark, cfg["lake"]["root"]), cfg
+    return fresh_lake(ROOT / "build" / name, name, cores)
 
 
 def spark_shots(manifest: Path, cores: int, name: str) -> dict:

@@ -32,9 +32,16 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.media import SEGMENTS, land_segments, pending_representatives, rule_rejects, tokens_schema
+from jobs.common.media import (
+    SEGMENTS,
+    count_and_record,
+    land_segments,
+    pending_representatives,
+    rule_rejects,
+    tokens_schema,
+)
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
-from jobs.tokenize import count_tokens, publish_vocab
+from jobs.tokenize import publish_vocab
 from pipelines.audio import neardup
 from pipelines.audio.stage import (
     ERROR_REASONS,
@@ -183,10 +190,7 @@ def tokenize_segments(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun,
             seg.select("doc_id", "source_uri", "source_record", "dataset"), "doc_id")
         run.expect("ops.rejects (audio tokens)", n_rej,
                    write_rejects(lake, reject_rows(bad, STAGE, run.run_id, "reason", "detail"), n_rej, STAGE))
-        for c in count_tokens(lake, run.run_id, vocab.version):
-            for key in (f"lang.{c['lang']}", f"dataset.{c['dataset']}"):
-                run.metric(f"tokens.{key}", run.metrics.get(f"tokens.{key}", 0) + c["tokens"])
-                run.metric(f"hours.{key}", run.metrics.get(f"hours.{key}", 0) + (c["seconds"] or 0) / 3600)
+        count_and_record(lake, run, vocab.version)
     finally:
         out.unpersist()
     audio_s = stats["seconds"] or 0.0

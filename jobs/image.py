@@ -35,9 +35,9 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.media import SEGMENTS, pending_representatives, rows_of, rule_rejects, tokens_schema
+from jobs.common.media import SEGMENTS, count_and_record, pending_representatives, rows_of, rule_rejects, tokens_schema
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
-from jobs.tokenize import count_tokens, publish_vocab
+from jobs.tokenize import publish_vocab
 from pipelines.clean.rules import check_signals, rules_from_config
 from pipelines.image import neardup
 from pipelines.image.stage import (
@@ -248,9 +248,7 @@ def tokenize_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, d
                                                       "doc_id")
     run.expect("ops.rejects (image tokens)", n_rej,
                write_rejects(lake, reject_rows(bad, STAGE, run.run_id, "reason", "detail"), n_rej, STAGE))
-    for c in count_tokens(lake, run.run_id, vocab.version):
-        for key in (f"lang.{c['lang']}", f"dataset.{c['dataset']}"):
-            run.metric(f"tokens.{key}", run.metrics.get(f"tokens.{key}", 0) + c["tokens"])
+    count_and_record(lake, run, vocab.version, hours=False)
     n_ok = n_out - n_rej
     run.metric("new_tokens", stats["tokens"] or 0)
     run.metric("images_tokenized", n_ok)

@@ -35,10 +35,18 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
-from jobs.common.media import SEGMENTS, land_segments, pending_representatives, rows_of, rule_rejects, tokens_schema
+from jobs.common.media import (
+    SEGMENTS,
+    count_and_record,
+    land_segments,
+    pending_representatives,
+    rows_of,
+    rule_rejects,
+    tokens_schema,
+)
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from jobs.image import tokenizer_folder
-from jobs.tokenize import count_tokens, publish_vocab
+from jobs.tokenize import publish_vocab
 from pipelines.audio.stage import SEGMENTS as SHOT_ROWS
 from pipelines.clean.rules import check_signals, rules_from_config
 from pipelines.video import neardup
@@ -197,10 +205,7 @@ def tokenize_shots(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
                                                            "source_record", "dataset", "reason", "detail")
     run.expect("ops.rejects (video tokens)", n_rej,
                write_rejects(lake, reject_rows(bad, STAGE, run.run_id, "reason", "detail"), n_rej, STAGE))
-    for c in count_tokens(lake, run.run_id, vocab.version):
-        for key in (f"{c['modality']}.lang.{c['lang']}", f"{c['modality']}.dataset.{c['dataset']}"):
-            run.metric(f"tokens.{key}", run.metrics.get(f"tokens.{key}", 0) + c["tokens"])
-            run.metric(f"hours.{key}", run.metrics.get(f"hours.{key}", 0) + (c["seconds"] or 0) / 3600)
+    count_and_record(lake, run, vocab.version, by_modality=True)
     vid = by.get("video")
     vid_s = (vid["seconds"] or 0.0) if vid else 0.0
     vid_tokens = (vid["tokens"] or 0) if vid else 0

@@ -101,3 +101,18 @@ def land_segments(lake: Lake, run: StageRun, stage: str, media_type: str, out: D
             run.metric(f"dropped.{'segment' if is_seg else 'file'}.{reason}", n)
     seconds = out.where("segment >= 0").agg(F.sum(F.col("end_s") - F.col("start_s"))).first()[0] or 0.0
     return {"segments": n_seg, "segmented": segmented, "rejected": rejected, "seconds": seconds}
+
+
+def count_and_record(lake: Lake, run: StageRun, vocab_version: str, hours: bool = True,
+                     by_modality: bool = False) -> None:
+    """gold.token_counts rows for the runs not counted yet (jobs/tokenize.py count_tokens), and
+    this run's tokens (and hours) per language and dataset in its metrics: tokens.lang.<l>,
+    hours.dataset.<d>, ... (`by_modality`: tokens.<modality>.lang.<l>, for a stage writing two)."""
+    from jobs.tokenize import count_tokens
+
+    for c in count_tokens(lake, run.run_id, vocab_version):
+        pre = f"{c['modality']}." if by_modality else ""
+        for key in (f"{pre}lang.{c['lang']}", f"{pre}dataset.{c['dataset']}"):
+            run.metric(f"tokens.{key}", run.metrics.get(f"tokens.{key}", 0) + c["tokens"])
+            if hours:
+                run.metric(f"hours.{key}", run.metrics.get(f"hours.{key}", 0) + (c["seconds"] or 0) / 3600)

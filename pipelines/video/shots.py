@@ -117,7 +117,7 @@ def video_pass(open_src: Callable, p: ShotParams) -> tuple[VideoInfo, dict]:
         cuts += [c.frame_num for c in det.post_process(FrameTimecode(len(times) - 1, fps=rate))]
     return info, {"times": np.asarray(times), "luma": np.asarray(luma), "spread": np.asarray(spread),
                   "motion": np.asarray(motion), "cuts": sorted({c for c in cuts if 0 < c < len(times)}),
-                  "samples": samples}
+                  "samples": samples, "sample_times": np.asarray([t for t, _ in samples])}
 
 
 def audio_pass(open_src: Callable, p: ShotParams) -> dict | None:
@@ -160,6 +160,14 @@ def analyze(open_src: Callable, p: ShotParams) -> tuple[VideoInfo, list[dict]]:
     return info, shots
 
 
+def _nearest(samples: list, times: np.ndarray, t: float):
+    """The sample nearest time t (the earlier on a tie), by bisection: shots x samples would be
+    quadratic in a long video's length."""
+    k = int(np.searchsorted(times, t))
+    near = [j for j in (k - 1, k) if 0 <= j < len(samples)]
+    return samples[min(near, key=lambda j: (abs(times[j] - t), times[j]))]
+
+
 def _shot(i: int, a: int, b: int, times: np.ndarray, info: VideoInfo, v: dict, audio: dict | None,
           p: ShotParams) -> dict:
     start = float(times[a])
@@ -168,8 +176,7 @@ def _shot(i: int, a: int, b: int, times: np.ndarray, info: VideoInfo, v: dict, a
     dur = end - start
     moves = v["motion"][a + 1:b]              # the shot's first frame differs from the last shot's
     dark = (v["luma"][a:b] < p.black_luma) & (v["spread"][a:b] < p.black_luma / 2)
-    mid = (start + end) / 2
-    key = min(v["samples"], key=lambda s: (abs(s[0] - mid), s[0]))
+    key = _nearest(v["samples"], v["sample_times"], (start + end) / 2)
     out = {"segment": i, "start_s": round(start, 3), "end_s": round(end, 3), "duration_s": round(dur, 3),
            "frames": float(n), "fps": n / dur if dur > 0 else 0.0, "width": float(info.width),
            "height": float(info.height), "motion": float(moves.mean()) if moves.size else 0.0,

@@ -129,9 +129,10 @@ class _Frames:
             pending.append((owner[k], x))
         if pending:
             flush()
+        per_shot = np.bincount(np.asarray(owner, np.int64), minlength=len(shots))
         out = []
         for i, s in enumerate(shots):
-            want = sum(1 for o in owner if o == i)
+            want = int(per_shot[i])
             if len(codes[i]) < want or not want:
                 out += _rejects([s["doc_id"]], "video_frames_unreadable",
                                 f"{len(codes[i])} of {want} frames decoded", "video")
