@@ -95,7 +95,8 @@ def _profile(work: Path, inputs: list[dict], name: str) -> Path:
     p = work / f"{name}.yaml"
     p.write_text(yaml.safe_dump({"nightly": {"inputs": inputs, "export": True},
                                  "license": {"datasets": {d["dataset"]: {"unknown": "keep"} for d in inputs}},
-                                 "export": {"seq_length": 128, "shard_tokens": 100000}}))
+                                 "export": {"seq_length": 128, "shard_tokens": 100000},
+                                 "mixing": {"missing": "renormalize"}}))   # a text-only corpus
     return p
 
 

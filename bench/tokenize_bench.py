@@ -53,7 +53,8 @@ def spark_rates(docs, work: Path, cores: int) -> dict:
     root = work / "lake-tokenize"
     shutil.rmtree(root, ignore_errors=True)
     cfg = bench_config(root, cores)
-    cfg["export"] = {**cfg.get("export", {}), "out_dir": str(work / "exports")}
+    cfg["export"] = {**cfg.get("export", {}), "out_dir": str(work / "exports"), "seq_length": 4096}
+    cfg["mixing"] = {**cfg["mixing"], "missing": "renormalize"}     # a text-only pool
     spark = get_spark(cfg, "bench-tokenize")
     lake = Lake(spark, cfg["lake"]["root"])
     write_silver(spark, lake, docs, cores, dup_keep=True)

@@ -30,10 +30,15 @@ QUERIES = [
     "ORDER BY docs DESC",
     "SELECT modality, lang, sum(docs) AS docs, sum(tokens) AS tokens, round(sum(seconds), 1) AS seconds "
     "FROM gold.token_counts GROUP BY modality, lang ORDER BY modality, tokens DESC",
+    "SELECT modality, count(*) AS rows, sum(n_tokens) AS tokens, round(sum(end_s - start_s) / 3600, 4) AS hours, "
+    "count_if(modality = 'image') AS images, count(DISTINCT parent_ids[0]) AS files FROM gold.tokens "
+    "GROUP BY modality ORDER BY tokens DESC",
     "SELECT regexp_extract(source_uri, '[^/]+$', 0) AS file, segment, start_s, end_s, decision, reason, dup_keep, "
     "round(signals['snr_db'], 1) AS snr_db FROM silver.media_segments ORDER BY file, segment",
     "SELECT export_id, shard, modality, n_sequences, n_tokens, n_docs, input_versions FROM gold.exports "
     "ORDER BY export_id, shard",
+    "SELECT export_id, phase, seq_length, share_target, share_realised, repeated FROM gold.exports "
+    "WHERE shard = 0 ORDER BY exported_at DESC LIMIT 1",
     "SELECT run_id, stage, status, rows_in, rows_kept, rows_rejected, rows_written FROM ops.runs ORDER BY started_at",
 ]
 

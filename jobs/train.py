@@ -16,7 +16,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="lakehouse train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--export", required=True, help="manifest.json written by lakehouse export")
+    ap.add_argument("--export", required=True, help="manifest.json written by lakehouse export (a path, or an "
+                                                    "s3a:// or hdfs:// URI: staged to local disk)")
     ap.add_argument("--preset", default="tiny", help="tiny (CPU tests), 1b, 7b, 14b, 30b")
     ap.add_argument("--out", required=True, help="run folder (checkpoints, train_log.jsonl); resumes from it")
     ap.add_argument("--nproc", type=int, default=1, help="processes (GPUs) on this node")

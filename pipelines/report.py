@@ -4,8 +4,9 @@ Every figure is an aggregation done in Spark and collected small (a few hundred 
 most), drawn with matplotlib (Agg backend) and inlined as a PNG, so the file opens
 anywhere without a server or network. Sections: runs (rows in/kept/rejected per stage
 over runs, durations), drop reasons, duplicate rate, documents by language and quality
-tier, tokens by modality/language/dataset over runs, PII found, licenses, and the last
-export's mixture realised against its target. Driver-side: `collect` takes the job's lake
+tier, tokens by modality/language/dataset over runs, PII found, licenses, the last
+export's mixture realised against its target, and the lake's tokens per modality and
+language next to the user's 100T pool plan. Driver-side: `collect` takes the job's lake
 handle (jobs/common/lake.py Lake), `render` only the collected frames.
 """
 from __future__ import annotations
@@ -51,7 +52,50 @@ def collect(lake) -> dict[str, pd.DataFrame]:
                                               "ORDER BY at DESC LIMIT 1"),
     }
     d["mixture"] = _mixture(lake, d["exports"])
+    d["holdings"] = _sql(lake, "gold.tokens", "SELECT modality, lang, sum(n_tokens) AS tokens, count(*) AS rows, "
+                                              "sum(end_s - start_s) / 3600 AS hours FROM gold.tokens "
+                                              "GROUP BY modality, lang")
     return d
+
+
+# the user's 100T pool plan (../shared ARCHITECTURE: numbers from the user's documents)
+POOL_PLAN_T = {"text": 94.0, "audio": 2.5, "video": 2.5, "image": 1.0}
+LANG_PLAN = {"zh": 0.40, "en": 0.50, "other": 0.10}   # of the language tokens: text + audio + video
+
+
+def plan_vs_lake(holdings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per modality and per language (zh, en, other): the lake's tokens and share next to the
+    100T pool plan, and how much of the plan the lake holds."""
+    h = holdings if not holdings.empty else pd.DataFrame(columns=["modality", "lang", "tokens", "rows", "hours"])
+    total = float(h["tokens"].sum()) or 1.0
+    plan_total = sum(POOL_PLAN_T.values()) * 1e12
+    mods = []
+    for m, t in POOL_PLAN_T.items():
+        sub = h[h["modality"] == m]
+        tok = float(sub["tokens"].sum())
+        mods.append({"modality": m, "lake_tokens": int(tok), "lake_share": tok / total,
+                     "hours": float(sub["hours"].fillna(0).sum()), "rows": int(sub["rows"].sum()),
+                     "plan_tokens": t * 1e12, "plan_share": t * 1e12 / plan_total, "of_plan": tok / (t * 1e12)})
+    lang = h[h["modality"].isin(["text", "audio", "video"]) & h["lang"].notna()]
+    ltotal = float(lang["tokens"].sum()) or 1.0
+    plan_lang = (POOL_PLAN_T["text"] + POOL_PLAN_T["audio"] + POOL_PLAN_T["video"]) * 1e12
+    langs = []
+    for key, share in LANG_PLAN.items():
+        sub = lang[~lang["lang"].isin(["zh", "en"])] if key == "other" else lang[lang["lang"] == key]
+        tok = float(sub["tokens"].sum())
+        langs.append({"lang": key, "lake_tokens": int(tok), "lake_share": tok / ltotal, "plan_share": share,
+                      "plan_tokens": share * plan_lang, "of_plan": tok / (share * plan_lang)})
+    return pd.DataFrame(mods), pd.DataFrame(langs)
+
+
+def _table(df: pd.DataFrame) -> str:
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) >= 1e4 or abs(v) < 1e-3 else f"{v:.4f}".rstrip("0").rstrip(".")
+        return html.escape(str(v))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in df.itertuples(index=False))
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _mixture(lake, exports: pd.DataFrame) -> pd.DataFrame:
@@ -187,10 +231,12 @@ def render(d: dict[str, pd.DataFrame], lake_root: str) -> str:
                    f"<td>{'' if pd.isna(r.rows_kept) else int(r.rows_kept)}</td>"
                    f"<td>{'' if pd.isna(r.rows_rejected) else int(r.rows_rejected)}</td></tr>"
                    for r in runs.itertuples()) if not runs.empty else ""
-    nav = " · ".join(f'<a href="#{i}">{html.escape(t)}</a>' for i, t, _ in figs)
+    nav = " · ".join([f'<a href="#{i}">{html.escape(t)}</a>' for i, t, _ in figs] + ['<a href="#plan">Plan</a>'])
     body = "".join(f'<section id="{i}"><h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" '
                    f'src="data:image/png;base64,{b}"></section>' for i, t, b in figs)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    mods, langs = plan_vs_lake(d.get("holdings", pd.DataFrame()))
+    plan_tables = _table(mods) + "<p></p>" + _table(langs)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lakehouse data report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}}
@@ -199,6 +245,10 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 section{{margin:1.5em 0}}</style></head>
 <body><h1>Data report</h1><p>Lake <code>{html.escape(lake_root)}</code>, {when}. {len(figs)} plots.</p>
 <p>{nav}</p>
+<h2 id="plan">The lake against the 100T pool plan</h2>
+<p>Tokens in gold.tokens by modality (hours of audio and video) and by language (of text, audio and video
+tokens), next to the plan: 94.0T text, 2.5T audio, 2.5T video, 1.0T image; zh ~40%, en ~50%, other ~10%.</p>
+{plan_tables}
 <h2>Last runs</h2><table><tr><th>stage</th><th>status</th><th>started</th><th>seconds</th><th>in</th><th>kept</th>
 <th>rejected</th></tr>{rows}</table>
 {body}

@@ -23,3 +23,73 @@ def local_path(uri: str) -> str | None:
     if uri.startswith("file:"):
         return uri[len("file:"):]
     return uri if "://" not in uri else None
+
+
+def filesystem(uri: str):
+    """(pyarrow FileSystem, path inside it) for a local path, `file:`, `s3a://` (also s3://,
+    s3n://) or `hdfs://` URI: what executors and the trainer write and read shards through,
+    outside the JVM. S3 takes the AWS environment as Spark's s3a does (jobs/common/spark.py
+    s3a_conf): credentials from the default chain, AWS_ENDPOINT_URL(_S3) for a non-AWS
+    endpoint (path-style), AWS_REGION."""
+    import pyarrow.fs as pafs
+
+    if uri.startswith(("s3a://", "s3://", "s3n://")):
+        kw = {}
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kw = {"endpoint_override": host, "scheme": scheme or "https"}
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            kw["region"] = region
+        return pafs.S3FileSystem(**kw), uri.split("://", 1)[1]
+    if uri.startswith("hdfs://"):
+        return pafs.FileSystem.from_uri(uri)
+    path = local_path(uri)
+    if path is None:
+        raise ValueError(f"{uri}: no file system for this scheme (local paths, file:, s3a://, hdfs://)")
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def is_object_store(fs) -> bool:
+    import pyarrow.fs as pafs
+
+    return isinstance(fs, pafs.S3FileSystem)
+
+
+def publish(local: str, fs, path: str) -> None:
+    """Put a finished local file at `path`, complete or not at all: an object store gets it
+    in one upload (visible only once complete), a file system under a temporary name unique
+    to this call, then renamed."""
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    parent = path.rsplit("/", 1)[0]
+    if not is_object_store(fs):
+        fs.create_dir(parent, recursive=True)
+    target = path if is_object_store(fs) else f"{path}.{uuid.uuid4().hex[:12]}.tmp"
+    pafs.copy_files(local, target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    if target != path:
+        fs.move(target, path)
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    """Write a small file (a manifest) at a URI, atomically as publish() does."""
+    import tempfile
+
+    fs, path = filesystem(uri)
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        publish(f.name, fs, path)
+
+
+def read_bytes(uri: str) -> bytes:
+    fs, path = filesystem(uri)
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
+def join(uri: str, *parts: str) -> str:
+    return "/".join([uri.rstrip("/"), *parts])

@@ -288,15 +288,31 @@ class MixingConfig(Section):
     seed: int = _d(1234, "selection and shard placement seed")
     tier_weights: dict[str, float] = _d({"high": 1.0, "mid": 0.7, "low": 0.3, "none": 1.0},
                                         "token weight of each quality tier within a dataset")
-    max_epochs: float = Field(8.0, gt=0, description="refuse plans that repeat a group more often")
+    max_epochs: float = Field(8.0, gt=0, description="shortfall=repeat: repeat a group at most this many times")
+    shortfall: Literal["repeat", "fail"] = _d("repeat", "a budget a group cannot supply: repeat it (up to max_epochs, "
+                                                        "recorded per group) or fail with the tokens missing")
+    missing: Literal["fail", "renormalize"] = _d("fail", "a modality with a share and no tokens: fail, or give its "
+                                                         "share to the others (listed in the manifest)")
+    tolerance: float = Field(0.02, ge=0, description="realised modality shares within this of the target, or the "
+                                                     "export fails")
+
+
+class ExportDocuments(Section):
+    caption_first: float = Field(0.5, ge=0, le=1, description="share of image-text pairs written caption first "
+                                                               "(the rest image first), chosen by hash")
+    max_caption_tokens: int = Field(256, gt=0, description="a pair's caption is cut to this many tokens")
 
 
 class ExportConfig(Section):
-    seq_length: int = Field(4096, gt=0, description="packed sequence length (tokens)")
+    seq_length: int | None = Field(None, gt=0, description="packed sequence length; null = phase_seq_length of "
+                                                           "mixing.phase")
+    phase_seq_length: dict[Literal["A", "B", "C"], int] = _d({"A": 8192, "B": 8192, "C": 16384},
+                                                             "sequence length per phase (the user's 8k/16k context)")
+    documents: ExportDocuments = _d(ExportDocuments, "how media rows become training documents")
     shard_tokens: int = Field(1 << 28, gt=0, description="tokens per shard (2^28, ~1 GiB of int32)")
     min_shards: int = Field(4, gt=0, description="shards per modality at least (parallel writers)")
     open_bins: int = Field(64, gt=0, description="best-fit packing window")
-    out_dir: str | None = _d(None, "null = <lake root>/exports (a local or mounted path)")
+    out_dir: str | None = _d(None, "null = <lake root>/exports; a path or a URI (s3a://, hdfs://)")
 
 
 # -- audio -------------------------------------------------------------------------------------

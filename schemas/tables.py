@@ -235,6 +235,12 @@ GOLD_EXPORTS = StructType([
     _s("run_id", False),
     StructField("exported_at", TimestampType(), False),
     _s("pipeline_version", False),
+    # the export's mixture: phase (null for explicit shares), modality shares targeted and realised
+    # (of the export's tokens, by document modality), groups repeated (modality/dataset/tier -> epochs)
+    _s("phase"),
+    StructField("share_target", MapType(StringType(), DoubleType())),
+    StructField("share_realised", MapType(StringType(), DoubleType())),
+    StructField("repeated", MapType(StringType(), DoubleType())),
 ])
 
 GOLD_EXPORT_DOCS = StructType([

@@ -142,7 +142,7 @@ def tokenized(sample_lake, _tokenized):
     return lake, cfg, _tokenized
 
 
-EXPORT_OVERRIDES = ["export.seq_length=128", "export.shard_tokens=100000"]
+EXPORT_OVERRIDES = ["export.seq_length=128", "export.shard_tokens=100000", "mixing.missing=renormalize"]
 
 
 @pytest.fixture(scope="session")
@@ -162,6 +162,41 @@ def exported(sample_lake, _exported):
     """(lake, export cfg, export summary): the tokenized sample exported as 128-token sequences."""
     lake, _, _ = sample_lake
     return lake, _exported[0], _exported[1]
+
+
+MULTIMODAL_OVERRIDES = ["export.seq_length=1024", "export.shard_tokens=100000", "export.min_shards=2",
+                        "mixing.phase=B"]
+
+
+@pytest.fixture(scope="session")
+def _multimodal(_tokenized, _sample_lake, spark, tmp_path_factory):
+    """A copy of the tokenized sample lake with its audio, images and videos through their
+    stages (gold.tokens holds all four modalities), exported as phase B 1024-token sequences."""
+    import shutil
+
+    from jobs.audio import run_audio
+    from jobs.export import run_export
+    from jobs.image import run_image
+    from jobs.video import run_video
+
+    src, _, _ = _sample_lake
+    root = tmp_path_factory.mktemp("multimodal") / "lake"
+    shutil.copytree(src.root.removeprefix("file:"), root)
+    cfg = load_config("sample", TEST_OVERRIDES + [f"lake.root={root}",
+                                                  f"export.out_dir={tmp_path_factory.mktemp('mm-exports')}"]
+                      + MULTIMODAL_OVERRIDES)
+    lake = Lake(spark, cfg["lake"]["root"])
+    lake.activate()
+    stages = {"audio": run_audio(spark, lake, cfg), "image": run_image(spark, lake, cfg),
+              "video": run_video(spark, lake, cfg)}
+    return lake, cfg, stages, run_export(spark, lake, cfg)
+
+
+@pytest.fixture
+def multimodal(_multimodal):
+    """(lake, cfg, {stage: summary}, export summary) of the multimodal sample lake."""
+    _multimodal[0].activate()
+    return _multimodal
 
 
 def nightly_cfg(cfg: dict, inbox, export: bool = False) -> dict:

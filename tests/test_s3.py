@@ -55,7 +55,10 @@ cfg = updated(cfg, {"nightly": {"inputs": [{"dataset": "crawl", "paths": [inbox]
 spark = get_spark(cfg, "s3-test")
 lake = Lake(spark, cfg["lake"]["root"])
 first, second = run_nightly(spark, lake, cfg), run_nightly(spark, lake, cfg)
-out = {"first": first, "second": second,
+from jobs.export import run_export
+export = run_export(spark, lake, updated(cfg, {"export": {"seq_length": 128, "min_shards": 2},
+                                               "mixing": {"missing": "renormalize"}}))
+out = {"first": first, "second": second, "export": export,
        "tokens": sorted(r.doc_id for r in lake.read("gold.tokens").select("doc_id").collect()),
        "counts": {t: lake.read(t).count() for t in ("bronze.documents", "silver.documents",
                                                     "silver.redacted_documents", "gold.tokens", "ops.rejects")},
@@ -85,11 +88,54 @@ def test_pipeline_on_an_s3a_lake(s3_server, crawl):
         "audio": "skipped", "image": "skipped", "video": "skipped"}
     assert out["second"]["stages"]["ingest"]["files"] == 0
     # the tables are Delta tables in the bucket
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="corpus", Prefix="lake/")
-            for o in page.get("Contents", [])]
+    keys = keys_under(s3, "lake")
     for table in ("bronze/documents", "silver/documents", "silver/redacted_documents", "gold/tokens", "ops/runs"):
         assert f"lake/{table}/_delta_log/00000000000000000000.json" in keys, table
     # credentials: from the environment only, never in output, logs or ops.runs
     assert SECRET not in r.stdout + r.stderr and SECRET not in out["runs_text"]
     # the same inputs in local mode gave the same documents and counts
     assert out["tokens"] == crawl["snapshot"]["tokens"] and out["counts"] == crawl["snapshot"]["counts"], (out["first"], out["counts"])
+
+    # the export: shards and manifest in the bucket, under the lake's exports folder
+    export = out["export"]
+    assert export["manifest"].startswith("s3a://corpus/lake/exports/export-") and export["shards"] >= 2
+    prefix = export["manifest"][len("s3a://corpus/"):].rsplit("/", 1)[0]
+    names = {k[len(prefix) + 1:] for k in keys_under(s3, prefix)}
+    assert "manifest.json" in names and "vocab.json" in names and not any(n.endswith(".tmp") for n in names)
+    assert sum(n.endswith(".bin") for n in names) == sum(n.endswith(".idx") for n in names) == export["shards"]
+
+
+def keys_under(s3, prefix: str) -> list[str]:
+    return [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="corpus", Prefix=prefix + "/")
+            for o in page.get("Contents", [])]
+
+
+def test_the_trainer_reads_an_export_from_s3(s3_server, monkeypatch, tmp_path):
+    """train.data.load_export on an s3a:// manifest stages the shards to local disk (checksums
+    checked) and megatron-core's GPTDataset reads them; runs after the pipeline test above."""
+    import boto3
+
+    from train.data import build_datasets, load_export
+    from train.trainer import init_distributed, shutdown
+
+    endpoint, aws = s3_server
+    for k, v in aws.items():
+        monkeypatch.setenv(k, v)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    manifests = [k for k in keys_under(s3, "lake/exports") if k.endswith("/manifest.json")]
+    assert len(manifests) == 1, manifests
+    man = load_export(f"s3a://corpus/{manifests[0]}", cache=str(tmp_path / "cache"))
+    assert man["root"].startswith(str(tmp_path / "cache")) and man["seq_length"] == 128
+    init_distributed("cpu", 1)
+    try:
+        ds = build_datasets(man, 128, 16, seed=1, document_masks=True, cache_dir=str(tmp_path / "megatron"))
+    finally:
+        shutdown()
+    item = ds[0]
+    assert item["tokens"].shape[0] == 128 and (item["tokens"] == man["eod"]).any()
+    # a corrupted object is refused, not trained on
+    key = next(k for k in keys_under(s3, manifests[0].rsplit("/", 1)[0]) if k.endswith(".bin"))
+    s3.put_object(Bucket="corpus", Key=key, Body=b"\0" * 64)
+    from train.data import DataError
+    with pytest.raises(DataError, match="checksum"):
+        load_export(f"s3a://corpus/{manifests[0]}", cache=str(tmp_path / "cache2"))

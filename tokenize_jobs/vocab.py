@@ -62,6 +62,7 @@ def special_tokens(timestamps: int) -> list[str]:
     toks += ["<|frame|>", "<|row_end|>"]
     toks += [f"<|t_{i}|>" for i in range(timestamps)]
     toks += [f"<|pii_{t}|>" for t in PII_TYPES]
+    toks += ["<|cont|>"]        # a piece of a media document cut across sequences continues (export)
     return toks
 
 

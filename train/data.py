@@ -5,8 +5,13 @@ Each shard is a Megatron indexed dataset whose documents are packed sequences of
 `add_extra_token_to_sequence=False` yields one packed sequence per sample. Shards are
 blended by BlendedMegatronDatasetBuilder with weight = the modality group's mixture weight
 x the shard's share of its group's tokens. <|eod|> marks document boundaries: GPTDataset
-builds the per-document attention mask (reset_attention_mask) and position ids from it,
-and the loss on <|pad|> labels is masked.
+builds the per-document attention mask (reset_attention_mask) and position ids from it;
+the loss on <|pad|> labels is masked, and with document masks so is the prediction made at
+an <|eod|> (of the next, unrelated document). A media document cut across sequences is a
+run of pieces that each end in <|eod|> and say `<|cont|>` where they join
+(tokenize_jobs/pack.py): every piece is its own attention block with positions from 0, so
+no piece attends to a document it does not belong to, and its time markers carry the
+position in the shot. A manifest on s3a:// or hdfs:// is staged to local disk first.
 """
 from __future__ import annotations
 
@@ -37,7 +42,56 @@ class ExportTokenizer:
         return {"class": "ExportTokenizer", "vocab_version": self.vocab_version}
 
 
-def load_export(manifest_path: str, verify: bool = True) -> dict:
+def stage(manifest_uri: str, cache: str | None = None) -> str:
+    """Copy a manifest on remote storage (s3a://, hdfs://) and its vocabulary and shard files
+    to local disk (checksums verified; files already there and matching are kept, so a
+    restarted trainer does not download twice); returns the local manifest's path."""
+    import pyarrow.fs as pafs
+
+    from pipelines.uris import filesystem, read_bytes
+
+    try:
+        raw = read_bytes(manifest_uri)
+    except (OSError, FileNotFoundError) as e:
+        raise DataError(f"export manifest {manifest_uri} not found or unreadable (lakehouse export writes it): "
+                        f"{e}") from e
+    man = json.loads(raw)
+    base = manifest_uri.rsplit("/", 1)[0]
+    root = os.path.join(cache or os.environ.get("LAKEHOUSE_EXPORT_CACHE")
+                        or os.path.expanduser("~/.cache/lakehouse/exports"), man["export_id"])
+    os.makedirs(root, exist_ok=True)
+    fs, _ = filesystem(base)
+    want = [(man["vocab"], man.get("vocab_sha256"))]
+    for g in man["groups"].values():
+        for s in g["shards"]:
+            want += [(s["prefix"] + ".bin", s["bin_sha256"]), (s["prefix"] + ".idx", s["idx_sha256"])]
+    for name, digest in want:
+        local = os.path.join(root, name)
+        if os.path.exists(local) and digest and sha256_file(local) == digest:
+            continue
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        src = filesystem(f"{base}/{name}")[1]
+        part = f"{local}.{os.getpid()}.part"         # ranks on one host may stage at once
+        pafs.copy_files(src, part, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+        if digest and sha256_file(part) != digest:
+            os.remove(part)
+            raise DataError(f"{base}/{name} does not match its checksum in the manifest")
+        os.replace(part, local)
+    path = os.path.join(root, "manifest.json")
+    with open(f"{path}.{os.getpid()}.part", "wb") as f:
+        f.write(raw)
+    os.replace(f"{path}.{os.getpid()}.part", path)
+    return path
+
+
+def load_export(manifest_path: str, verify: bool = True, cache: str | None = None) -> dict:
+    """The manifest, with `root` (its local folder) and `vocab_manifest`; a manifest on remote
+    storage is staged to local disk first (stage(), under `cache`)."""
+    from pipelines.uris import local_path
+
+    if local_path(manifest_path) is None:
+        manifest_path = stage(manifest_path, cache)
+    manifest_path = local_path(manifest_path)
     if not os.path.exists(manifest_path):
         raise DataError(f"export manifest {manifest_path} not found (lakehouse export writes it)")
     with open(manifest_path) as f:
@@ -85,7 +139,7 @@ def build_datasets(man: dict, seq_length: int, n_samples: int, seed: int, docume
     config = GPTDatasetConfig(
         random_seed=seed, sequence_length=seq_length, blend=(prefixes, weights), split="1,0,0",
         path_to_cache=cache_dir or os.path.join(man["root"], "_megatron_cache"), tokenizer=tok,
-        reset_position_ids=document_masks, reset_attention_mask=document_masks, eod_mask_loss=False,
+        reset_position_ids=document_masks, reset_attention_mask=document_masks, eod_mask_loss=document_masks,
         create_attention_mask=document_masks and dense_mask, add_extra_token_to_sequence=False,
         mmap_bin_files=True)
     train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [n_samples, 0, 0], lambda: True, config).build()

@@ -12,9 +12,10 @@ import copy
 
 PRESETS: dict[str, dict] = {
     "tiny": {"num_layers": 2, "hidden_size": 64, "ffn_hidden_size": 176, "num_attention_heads": 4,
-             "num_query_groups": 2, "seq_length": 128, "nominal_params": None,
+             "num_query_groups": 2, "seq_length": None, "nominal_params": None,   # the export's length
              "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 5, "train_steps": 40, "weight_decay": 0.05,
-             "micro_batch_size": 4, "global_batch_tokens": 4 * 128, "tp": 1, "pp": 1, "dp": 1},
+             "micro_batch_size": None, "micro_batch_tokens": 512, "global_batch_tokens": None,  # one micro batch
+             "tp": 1, "pp": 1, "dp": 1},
     "1b": {"num_layers": 24, "hidden_size": 2048, "ffn_hidden_size": 5632, "num_attention_heads": 16,
            "num_query_groups": 8, "seq_length": 4096, "nominal_params": 1e9,
            "lr": 5e-4, "min_lr": 5e-5, "warmup_steps": 3000, "train_steps": 4_768_371, "weight_decay": 0.05,
@@ -43,7 +44,8 @@ COMMON = {"adam_beta1": 0.9, "adam_beta2": 0.95, "adam_eps": 1e-8, "clip_grad": 
           "attention": "sdpa",   # per-document masks as a dense mask (sdpa) or a flex_attention BlockMask (flex,
                           # built from the position ids: needs reset_position_ids)
           "compile": False, "optimizer": "megatron", "distributed_optimizer": "auto", "peak_tflops": None,
-          "profile": False}
+          "profile": False,
+          "micro_batch_tokens": None}   # with micro_batch_size null: sequences per micro batch = this // seq_length
 
 
 def preset(name: str, **overrides) -> dict:

@@ -231,8 +231,10 @@ def _train(cfg, export, out, steps, device, dp_rank, dp, rank0) -> list[dict]:
 
     seed_all(int(cfg["seed"]), device)
     man = load_export(export, verify=rank0)
-    seq, mbs = int(cfg["seq_length"]), int(cfg["micro_batch_size"])
-    gbs = max(1, int(cfg["global_batch_tokens"]) // seq)          # samples per optimizer step
+    cfg = {**cfg, "seq_length": int(cfg["seq_length"] or man["seq_length"])}    # null: the export's
+    seq = cfg["seq_length"]
+    mbs = int(cfg["micro_batch_size"] or max(1, int(cfg["micro_batch_tokens"]) // seq))
+    gbs = max(1, int(cfg["global_batch_tokens"] or mbs * seq * dp) // seq)   # samples per optimizer step
     if gbs % (mbs * dp):
         raise ValueError(f"global batch of {gbs} sequences is not a multiple of micro batch {mbs} x DP {dp}")
     accum = gbs // (mbs * dp)
