@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio bench-image bench-video clean
+.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio bench-image bench-video bench-export clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,9 @@ bench-video: setup
 
 bench-tokenize: setup
 	$(PY) bench/tokenize_bench.py --docs 100000
+
+bench-export: setup
+	$(PY) bench/export_bench.py --scale 100 --phase B
 
 clean:
 	rm -rf lake build spark-warehouse metastore_db derby.log

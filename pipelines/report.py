@@ -235,7 +235,7 @@ def render(d: dict[str, pd.DataFrame], lake_root: str) -> str:
     body = "".join(f'<section id="{i}"><h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" '
                    f'src="data:image/png;base64,{b}"></section>' for i, t, b in figs)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    mods, langs = plan_vs_lake(d.get("holdings", pd.DataFrame()))
+    mods, langs = plan_vs_lake(d["holdings"])
     plan_tables = _table(mods) + "<p></p>" + _table(langs)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lakehouse data report</title>

@@ -142,7 +142,8 @@ def tokenized(sample_lake, _tokenized):
     return lake, cfg, _tokenized
 
 
-EXPORT_OVERRIDES = ["export.seq_length=128", "export.shard_tokens=100000", "mixing.missing=renormalize"]
+EXPORT_OVERRIDES = ["export.seq_length=128", "export.shard_tokens=100000", "mixing.missing=renormalize",
+                    "mixing.budget_tokens=null"]      # the text pool as it is
 
 
 @pytest.fixture(scope="session")

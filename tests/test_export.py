@@ -51,8 +51,9 @@ def test_packing_never_splits_a_fitting_document_and_marks_pieces():
     assert pad == 64 * len(seqs) - sum(d[2].size + 1 for d in docs)
 
 
-@pytest.mark.parametrize("phase", ["A", "B", "C"])
-def test_mixer_hits_the_phase_shares_on_a_synthetic_multimodal_pool(spark, phase):
+@pytest.fixture(scope="module")
+def synthetic_pool(spark):
+    """Documents of all four modalities (lengths only) and their histogram for seed 3."""
     rng = np.random.default_rng(7)
     rows = []
     layout = {"text": {"web": 40000, "books": 8000, "code": 2000}, "audio": {"podcasts": 3000, "lectures": 1000},
@@ -64,9 +65,15 @@ def test_mixer_hits_the_phase_shares_on_a_synthetic_multimodal_pool(spark, phase
             rows += [(f"{ds}-{i}", 0, modality, ds, str(t), int(n)) for i, (t, n) in enumerate(zip(tiers, lengths))]
     pool_df = spark.createDataFrame(rows, "doc_id string, segment int, modality string, dataset string, "
                                           "quality_tier string, n_tokens long").cache()
+    yield pool_df, mixing.histogram(pool_df, 3)
+    pool_df.unpersist()
+
+
+@pytest.mark.parametrize("phase", ["A", "B", "C"])
+def test_mixer_hits_the_phase_shares_on_a_synthetic_multimodal_pool(synthetic_pool, phase):
+    pool_df, hist = synthetic_pool
     p = load_config("sample", [f"mixing.phase={phase}", "mixing.temperature=3.0", "mixing.budget_tokens=6000000",
                                "mixing.seed=3"])["mixing"]
-    hist = mixing.histogram(pool_df, 3)
     plan = mixing.plan(mixing.pool_of(hist), p, hist)
     assert plan.missing == [] and abs(sum(plan.shares.values()) - 1) < 1e-9
     chosen = mixing.select(pool_df, plan)

@@ -29,3 +29,22 @@ def test_report_has_every_plot(exported, tmp_path):
     out = tmp_path / "report.html"
     assert main(["--lake", lake.root, "--out", str(out), "--set", "spark.master=local[2]"]) == 0
     assert out.read_text().count("<img ") == len(ids)
+
+
+def test_report_sets_the_lake_beside_the_100t_plan(multimodal):
+    from pipelines.report import plan_vs_lake
+
+    lake, _, _, _ = multimodal
+    data = collect(lake)
+    mods, langs = plan_vs_lake(data["holdings"])
+    gold = {r["modality"]: r["t"] for r in lake.spark.sql(
+        "SELECT modality, sum(n_tokens) AS t FROM gold.tokens GROUP BY modality").collect()}
+    got = dict(zip(mods["modality"], mods["lake_tokens"]))
+    assert got == gold and set(got) == {"text", "audio", "video", "image"}
+    assert abs(mods["plan_share"].sum() - 1) < 1e-9 and mods.set_index("modality")["plan_tokens"]["text"] == 94e12
+    assert mods.set_index("modality")["hours"]["audio"] > 0 and mods.set_index("modality")["hours"]["image"] == 0
+    # languages: of the text, audio and video tokens that have one; zh/en/other against 40/50/10
+    assert list(langs["lang"]) == ["zh", "en", "other"] and abs(langs["lake_share"].sum() - 1) < 1e-9
+    assert list(langs["plan_share"]) == [0.40, 0.50, 0.10]
+    page = render(data, lake.root)
+    assert "The lake against the 100T pool plan" in page and page.count("<table>") == 3

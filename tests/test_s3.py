@@ -57,7 +57,7 @@ lake = Lake(spark, cfg["lake"]["root"])
 first, second = run_nightly(spark, lake, cfg), run_nightly(spark, lake, cfg)
 from jobs.export import run_export
 export = run_export(spark, lake, updated(cfg, {"export": {"seq_length": 128, "min_shards": 2},
-                                               "mixing": {"missing": "renormalize"}}))
+                                               "mixing": {"missing": "renormalize", "budget_tokens": None}}))
 out = {"first": first, "second": second, "export": export,
        "tokens": sorted(r.doc_id for r in lake.read("gold.tokens").select("doc_id").collect()),
        "counts": {t: lake.read(t).count() for t in ("bronze.documents", "silver.documents",
@@ -131,8 +131,9 @@ def test_the_trainer_reads_an_export_from_s3(s3_server, monkeypatch, tmp_path):
         ds = build_datasets(man, 128, 16, seed=1, document_masks=True, cache_dir=str(tmp_path / "megatron"))
     finally:
         shutdown()
-    item = ds[0]
-    assert item["tokens"].shape[0] == 128 and (item["tokens"] == man["eod"]).any()
+    items = [ds[i] for i in range(len(ds))]
+    assert len(items) >= 16 and all(it["tokens"].shape[0] == 128 for it in items)
+    assert any((it["tokens"] == man["eod"]).any() for it in items)    # documents, with their boundaries
     # a corrupted object is refused, not trained on
     key = next(k for k in keys_under(s3, manifests[0].rsplit("/", 1)[0]) if k.endswith(".bin"))
     s3.put_object(Bucket="corpus", Key=key, Body=b"\0" * 64)
