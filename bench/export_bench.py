@@ -10,7 +10,7 @@ export's cost depends on the layout and lengths, not on the code values. Timed: 
 sequence length, its plan and write steps, shard MB/s, tokens/s per core, the mixture's
 error and the padding.
 
-    .venv/bin/python bench/export_bench.py --scale 100 --phase B
+    .venv/bin/python bench/export_bench.py --scale 100 --phase B [--budget-tokens 3e7]
 """
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ def _schema():
     return pa.schema([("doc_id", pa.string()), ("dataset", pa.string()), ("lang", pa.string()),
                       ("quality_tier", pa.string()), ("segment", pa.int32()), ("parent", pa.string()),
                       ("start_s", pa.float64()), ("end_s", pa.float64()), ("text", pa.string()),
-                      ("pair_doc_id", pa.string()), ("modality", pa.string()), ("tokens", pa.list_(pa.int32()))])
+                      ("pair_doc_id", pa.string()), ("modality", pa.string()),
+                      ("tokens", pa.list_(pa.int32()))])
 
 
 SCHEMA = _schema()
@@ -93,15 +94,15 @@ SCHEMA = _schema()
 
 def write_pool(spark, lake, cfg, scale: int, cores: int) -> dict:
     from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
 
+    from jobs.common.media import tokens_schema
     from jobs.tokenize import publish_vocab
 
     vocab = publish_vocab(lake, cfg)
     kinds = spark.createDataFrame([(k, n * scale) for k, n in SAMPLE.items()], "kind string, n long")
     ids = (kinds.select("kind", F.explode(F.sequence(F.lit(0), F.col("n") - 1)).alias("i"))
            .repartition(cores * 8, "kind", "i"))
-    rows = ids.mapInArrow(rows_fn(vocab.manifest, 7), from_arrow_schema(SCHEMA))
+    rows = ids.mapInArrow(rows_fn(vocab.manifest, 7), tokens_schema(SCHEMA))
     now = F.current_timestamp()
     gold = rows.select(
         "doc_id", F.concat(F.lit("file:/bench/"), "parent").alias("source_uri"), F.col("doc_id").alias("source_record"),
@@ -121,6 +122,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=int, default=100)
     ap.add_argument("--phase", default="B")
+    ap.add_argument("--budget-tokens", type=float, help="default: the largest the pool supplies unrepeated")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--work", default=str(ROOT / "build" / "bench-export"))
     a = ap.parse_args()
@@ -129,7 +131,8 @@ def main() -> int:
 
     work = Path(a.work)
     spark, lake, cfg = fresh_lake(work / "lake", "bench-export", a.cores)
-    cfg = updated(cfg, {"mixing": {"phase": a.phase}, "export": {"out_dir": str(work / "exports")}})
+    cfg = updated(cfg, {"mixing": {"phase": a.phase, "budget_tokens": a.budget_tokens},
+                        "export": {"out_dir": str(work / "exports")}})
     t = time.monotonic()
     pool = write_pool(spark, lake, cfg, a.scale, a.cores)
     pool_s = time.monotonic() - t
@@ -139,7 +142,7 @@ def main() -> int:
     with open(exp["manifest"]) as f:
         mix = json.load(f)["mixture"]
     spark.stop()
-    result = {"scale": a.scale, "phase": a.phase, "cores": a.cores, "pool": pool, "pool_write_seconds": round(pool_s, 1),
+    result = {"scale": a.scale, "phase": a.phase, "cores": a.cores, "budget_tokens": a.budget_tokens, "pool": pool, "pool_write_seconds": round(pool_s, 1),
               "export": {k: exp[k] for k in ("seconds", "mb", "shards", "sequences", "seq_length", "tokens",
                                               "docs_in_pool", "docs_selected", "pad_fraction")},
               "run_seconds": round(run.duration_s, 1),
@@ -149,7 +152,7 @@ def main() -> int:
               "shares": {m: v for m, v in mix["modality"].items()}, "token_positions": mix["token_positions"],
               "modality_max_abs_error": round(mix["modality_max_abs_error"], 5), "repeated": mix["repeated"],
               "peak_rss_gib": round(mem.peak / 2**30, 2)}
-    print(save(f"export-x{a.scale}-{a.phase}", result))
+    print(save(f"export-x{a.scale}-{a.phase}" + (f"-{a.budget_tokens:.0e}" if a.budget_tokens else ""), result))
     print(json.dumps(result, indent=1))
     return 0
 
