@@ -112,7 +112,7 @@ def pool(layout: dict) -> list[dict]:
 
 
 def test_shortfall_repeats_up_to_max_epochs_or_fails_with_the_tokens_missing():
-    p = load_config("sample", ["mixing.phase=C"])["mixing"]
+    p = load_config("sample", ["mixing.phase=C", "mixing.budget_tokens=null"])["mixing"]
     layout = {"text": {"web": {"high": 900_000, "low": 300_000}}, "audio": {"speech": {"none": 50_000}},
               "video": {"clips": {"none": 40_000}}, "image": {"pairs": {"none": 30_000}}}
     # no budget: the largest the pool supplies without repeating (audio, at 20%, runs out first)
