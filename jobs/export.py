@@ -88,7 +88,7 @@ def documents(tokens: DataFrame, vocab: Vocab, cfg: dict) -> DataFrame:
                   "pair_doc_id", "left")
             .withColumn("caption_first", mixing.unit_hash(int(cfg["mixing"]["seed"]) + 2, "doc_id")
                         < float(d["caption_first"]))
-            .withColumn("order_key", F.when(F.col("modality") == "video", F.col("parent_ids")[0])
+            .withColumn("order_key", F.when(F.col("modality") == "video", F.try_element_at("parent_ids", F.lit(1)))
                         .otherwise(F.col("doc_id"))))
     return rows.select(*IN_COLUMNS).mapInArrow(documents_fn(vocab.manifest, int(d["max_caption_tokens"])),
                                                from_arrow_schema(DOCS))

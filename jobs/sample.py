@@ -31,7 +31,7 @@ QUERIES = [
     "SELECT modality, lang, sum(docs) AS docs, sum(tokens) AS tokens, round(sum(seconds), 1) AS seconds "
     "FROM gold.token_counts GROUP BY modality, lang ORDER BY modality, tokens DESC",
     "SELECT modality, count(*) AS rows, sum(n_tokens) AS tokens, round(sum(end_s - start_s) / 3600, 4) AS hours, "
-    "count_if(modality = 'image') AS images, count(DISTINCT parent_ids[0]) AS files FROM gold.tokens "
+    "count_if(modality = 'image') AS images, count(DISTINCT try_element_at(parent_ids, 1)) AS files FROM gold.tokens "
     "GROUP BY modality ORDER BY tokens DESC",
     "SELECT regexp_extract(source_uri, '[^/]+$', 0) AS file, segment, start_s, end_s, decision, reason, dup_keep, "
     "round(signals['snr_db'], 1) AS snr_db FROM silver.media_segments ORDER BY file, segment",
