@@ -32,7 +32,7 @@ from jobs.common.entry import common_parser, open_lake, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version
 from jobs.tokenize import vocab_rel
-from pipelines.uris import filesystem, join, local_path, read_bytes, write_bytes
+from pipelines.uris import exists, filesystem, join, local_path, read_bytes, s3_settings, write_bytes
 from tokenize_jobs import mixing
 from tokenize_jobs.documents import DOCS, IN_COLUMNS, documents_fn
 from tokenize_jobs.export import SHARD_FIELDS, WRITER_OUT, shard_writer_fn
@@ -141,13 +141,14 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
                     "min_shards": int(p["min_shards"]), "open_bins": int(p["open_bins"])}
         export_id = "export-" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str)
                                                .encode()).hexdigest()[:12]
+        s3 = s3_settings(spark.sparkContext.getConf())     # the driver's s3a settings, for the executors too
         out_dir = join(out_root(lake, p), export_id)
         manifest_uri = join(out_dir, "manifest.json")
         done = (lake.read("gold.exports").where(F.col("export_id") == export_id).count()
                 if lake.exists("gold.exports") else 0)
-        if done and exists(manifest_uri):
+        if done and exists(manifest_uri, s3):
             log.info("export %s already complete at %s", export_id, out_dir)
-            manifest = json.loads(read_bytes(manifest_uri))
+            manifest = json.loads(read_bytes(manifest_uri, s3))
             run.count(rows_in=0, kept=0, rejected=0, written=0)
             run.metric("already_exported", 1)
             return {"run_id": run.run_id, "export_id": export_id, "manifest": manifest_uri,
@@ -188,14 +189,14 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
             out = (placed.repartition(total_shards, "modality", "shard")
                    .sortWithinPartitions("modality", "shard", "key", "start_s", "doc_id", "copy")
                    .mapInArrow(shard_writer_fn(out_dir, seq_length, vocab.eod, vocab.pad, int(p["open_bins"]),
-                                               vocab.specials["<|cont|>"]), from_arrow_schema(WRITER_OUT))
+                                               vocab.specials["<|cont|>"], s3), from_arrow_schema(WRITER_OUT))
                    .localCheckpoint())      # the shards are written once; two reads of what the writers said
             rows = [r.asDict() for r in out.where("kind = 'shard'").select(
                 "modality", "shard", *[n for n, _ in SHARD_FIELDS]).orderBy("modality", "shard").collect()]
         seconds = time.monotonic() - t0
         vocab_uri = join(out_dir, "vocab.json")
         vocab_bytes = json.dumps(vocab.manifest, indent=1, sort_keys=True).encode()
-        write_bytes(vocab_uri, vocab_bytes)
+        write_bytes(vocab_uri, vocab_bytes, s3)
         input_versions = {"gold.tokens": int(version)}
         shares_t = {m: v["target"] for m, v in mix["modality"].items()}
         shares_r = {m: v["realised"] for m, v in mix["modality"].items()}
@@ -233,7 +234,7 @@ def run_export(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
                     "groups": groups, "mixture": mix, "input_versions": input_versions,
                     "shards": [rel(r["path_prefix"], out_dir) for r in rows],
                     "run_id": run.run_id, "pipeline_version": pipeline_version()}
-        write_bytes(manifest_uri, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        write_bytes(manifest_uri, json.dumps(manifest, indent=1, sort_keys=True).encode(), s3)
         n_bytes = sum(r["bytes"] for r in rows)
         n_seq = sum(r["n_sequences"] for r in rows)
         n_tok = sum(r["n_tokens"] for r in rows)
@@ -269,13 +270,6 @@ def rel(prefix: str, out_dir: str) -> str:
     if not prefix.startswith(base.rstrip("/") + "/"):
         raise ExportError(f"shard {prefix} is not under the export folder {out_dir}")
     return prefix[len(base.rstrip("/")) + 1:]
-
-
-def exists(uri: str) -> bool:
-    import pyarrow.fs as pafs
-
-    fs, path = filesystem(uri)
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
 def main(argv: list[str] | None = None) -> int:

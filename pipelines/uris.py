@@ -25,23 +25,37 @@ def local_path(uri: str) -> str | None:
     return uri if "://" not in uri else None
 
 
-def filesystem(uri: str):
+def s3_settings(conf=None) -> dict:
+    """Endpoint and region for S3 clients outside the JVM: Spark's own s3a settings when given
+    (`conf`: a SparkConf, so a cluster configured in spark-defaults needs no environment on its
+    executors), else the AWS environment (jobs/common/spark.py s3a_conf)."""
+    get = (lambda k: conf.get(k, None)) if conf is not None else (lambda k: None)
+    endpoint = (get("spark.hadoop.fs.s3a.endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3")
+                or os.environ.get("AWS_ENDPOINT_URL"))
+    if endpoint and "://" not in endpoint:
+        ssl = (get("spark.hadoop.fs.s3a.connection.ssl.enabled") or "true").lower() != "false"
+        endpoint = ("https://" if ssl else "http://") + endpoint
+    region = (get("spark.hadoop.fs.s3a.endpoint.region") or os.environ.get("AWS_REGION")
+              or os.environ.get("AWS_DEFAULT_REGION"))
+    return {"endpoint": endpoint, "region": region}
+
+
+def filesystem(uri: str, s3: dict | None = None):
     """(pyarrow FileSystem, path inside it) for a local path, `file:`, `s3a://` (also s3://,
     s3n://) or `hdfs://` URI: what executors and the trainer write and read shards through,
-    outside the JVM. S3 takes the AWS environment as Spark's s3a does (jobs/common/spark.py
-    s3a_conf): credentials from the default chain, AWS_ENDPOINT_URL(_S3) for a non-AWS
-    endpoint (path-style), AWS_REGION."""
+    outside the JVM. S3: endpoint (path-style) and region from `s3` (s3_settings(), resolved
+    on the driver) or the AWS environment; credentials from the default chain (environment,
+    instance profile)."""
     import pyarrow.fs as pafs
 
     if uri.startswith(("s3a://", "s3://", "s3n://")):
+        opts = s3 or s3_settings()
         kw = {}
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            scheme, _, host = endpoint.partition("://")
+        if opts.get("endpoint"):
+            scheme, _, host = opts["endpoint"].partition("://")
             kw = {"endpoint_override": host, "scheme": scheme or "https"}
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region:
-            kw["region"] = region
+        if opts.get("region"):
+            kw["region"] = opts["region"]
         return pafs.S3FileSystem(**kw), uri.split("://", 1)[1]
     if uri.startswith("hdfs://"):
         return pafs.FileSystem.from_uri(uri)
@@ -74,19 +88,26 @@ def publish(local: str, fs, path: str) -> None:
         fs.move(target, path)
 
 
-def write_bytes(uri: str, data: bytes) -> None:
+def exists(uri: str, s3: dict | None = None) -> bool:
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(uri, s3)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def write_bytes(uri: str, data: bytes, s3: dict | None = None) -> None:
     """Write a small file (a manifest) at a URI, atomically as publish() does."""
     import tempfile
 
-    fs, path = filesystem(uri)
+    fs, path = filesystem(uri, s3)
     with tempfile.NamedTemporaryFile() as f:
         f.write(data)
         f.flush()
         publish(f.name, fs, path)
 
 
-def read_bytes(uri: str) -> bytes:
-    fs, path = filesystem(uri)
+def read_bytes(uri: str, s3: dict | None = None) -> bytes:
+    fs, path = filesystem(uri, s3)
     with fs.open_input_stream(path) as f:
         return f.read()
 

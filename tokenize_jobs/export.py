@@ -70,11 +70,11 @@ EXTS = {"bin": ".bin", "idx": ".idx", "docs": ".docs.parquet"}
 
 
 def write_shard(prefix: str, docs, seq_length: int, eod: int, pad: int, open_max: int,
-                cont: int | None = None) -> dict:
+                cont: int | None = None, s3: dict | None = None) -> dict:
     """Pack `docs` ((doc_id, copy, ids[, cuts]) in order) into `prefix`.bin/.idx/.docs.parquet."""
     import tempfile
 
-    fs, path = filesystem(prefix)
+    fs, path = filesystem(prefix, s3)
     attempt = uuid.uuid4().hex[:12]                     # this attempt's own files
     if local_path(prefix) is not None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -91,7 +91,8 @@ def write_shard(prefix: str, docs, seq_length: int, eod: int, pad: int, open_max
     return {"path_prefix": prefix, **meta}
 
 
-def shard_writer_fn(out_dir: str, seq_length: int, eod: int, pad: int, open_max: int = 64, cont: int | None = None):
+def shard_writer_fn(out_dir: str, seq_length: int, eod: int, pad: int, open_max: int = 64, cont: int | None = None,
+                    s3: dict | None = None):
     """mapInArrow body over rows (modality, shard, doc_id, segment, copy, tokens, cuts) sorted
     by (modality, shard, key): writes each shard, yields WRITER_OUT rows."""
 
@@ -120,7 +121,8 @@ def shard_writer_fn(out_dir: str, seq_length: int, eod: int, pad: int, open_max:
                     held[(doc_id, segment)] = held.get((doc_id, segment), 0) + 1  # noqa: B023
                     yield doc_id, copy, ids, cuts
                     current = next(it, None)
-            meta = write_shard(shard_prefix(out_dir, key[0], key[1]), group(), seq_length, eod, pad, open_max, cont)
+            meta = write_shard(shard_prefix(out_dir, key[0], key[1]), group(), seq_length, eod, pad, open_max, cont,
+                               s3)
             yield pa.RecordBatch.from_pylist([{"kind": "shard", "modality": key[0], "shard": key[1], **meta}],
                                              schema=WRITER_OUT)
             docs = sorted(held.items())

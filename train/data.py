@@ -52,7 +52,7 @@ def stage(manifest_uri: str, cache: str | None = None) -> str:
 
     try:
         raw = read_bytes(manifest_uri)
-    except (OSError, FileNotFoundError) as e:
+    except OSError as e:
         raise DataError(f"export manifest {manifest_uri} not found or unreadable (lakehouse export writes it): "
                         f"{e}") from e
     man = json.loads(raw)
