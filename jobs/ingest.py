@@ -149,10 +149,14 @@ def run_ingest(spark: SparkSession, lake: Lake, cfg: dict, inputs: list[str], da
 
 
 def run_inputs(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
-    """The pipeline's ingest: every `nightly.inputs` entry, one run each; files already in
-    ops.ingest_files are skipped."""
-    inputs = cfg["nightly"]["inputs"]
+    """The pipeline's ingest: every `nightly.inputs` entry and what the crawl stage wrote
+    (jobs/crawl.py crawl_inputs), one run each; files already in ops.ingest_files are skipped."""
+    from jobs.crawl import crawl_inputs
+
+    inputs = list(cfg["nightly"]["inputs"]) + crawl_inputs(lake, cfg)
     if not inputs:
+        if cfg["crawl"]["enabled"]:
+            return {"files": 0, "rows_in": 0, "kept": 0, "rejected": 0, "datasets": [], "run_ids": []}
         raise ConfigError("nightly.inputs is empty: list {dataset, paths, license?, manifest?} entries to ingest")
     runs = [run_ingest(spark, lake, cfg, e["paths"], e["dataset"], license=e["license"], manifest=e["manifest"])
             for e in inputs]
@@ -164,17 +168,26 @@ def run_inputs(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = common_parser("lakehouse ingest", __doc__.split("\n\n")[0])
     ap.add_argument("inputs", nargs="*", help="files, folders or globs (local, s3a://, hdfs://)")
-    ap.add_argument("--dataset", required=True, help="dataset name recorded on every row")
+    ap.add_argument("--dataset", help="dataset name recorded on every row (required unless --crawl only)")
     ap.add_argument("--license", help="license of the dataset where a record states none (e.g. CC-BY-4.0)")
     ap.add_argument("--manifest", help="JSONL media manifest: one "
                     "{\"path\", \"license\"?, \"dataset\"?, \"lang\"?} per line")
     ap.add_argument("--force", action="store_true", help="re-read files already ingested (rows still MERGE)")
+    ap.add_argument("--crawl", action="store_true", help="ingest what `lakehouse crawl` wrote into this lake (its "
+                    "WARC files and media manifest; --dataset then names nothing and may be omitted)")
     args = ap.parse_args(argv)
-    if not args.inputs and not args.manifest:
-        ap.error("give input paths and/or --manifest")
+    if not args.inputs and not args.manifest and not args.crawl:
+        ap.error("give input paths, --manifest or --crawl")
+    if not args.crawl and not args.dataset:
+        ap.error("--dataset is required")
     cfg, spark, lake = open_lake(args, "lakehouse-ingest")
-    summary = run_ingest(spark, lake, cfg, args.inputs, args.dataset, args.license, args.manifest, args.force)
-    print(summary)
+    if args.crawl:
+        from jobs.crawl import crawl_inputs
+
+        for e in crawl_inputs(lake, cfg):
+            print(run_ingest(spark, lake, cfg, e["paths"], e["dataset"], e["license"], e["manifest"], args.force))
+    if args.inputs or args.manifest:
+        print(run_ingest(spark, lake, cfg, args.inputs, args.dataset, args.license, args.manifest, args.force))
     return 0
 
 

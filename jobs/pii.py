@@ -52,11 +52,14 @@ def pending(lake: Lake, cfg: dict, datasets: list[str] | None):
 
 
 def robots_tags(lake: Lake):
-    """doc_id -> the X-Robots-Tag header ingest kept (bronze.documents.http_headers)."""
+    """doc_id -> the X-Robots-Tag header and <meta name=robots> tokens ingest kept
+    (bronze.documents.http_headers `x-robots-tag`, `meta-robots`), comma-joined."""
     if not lake.exists("bronze.documents"):
         return None
-    return (lake.read("bronze.documents").select("doc_id", F.col("http_headers")["x-robots-tag"].alias("robots_tag"))
-            .where("robots_tag IS NOT NULL"))
+    h = F.col("http_headers")
+    return (lake.read("bronze.documents")
+            .select("doc_id", F.concat_ws(", ", h["x-robots-tag"], h["meta-robots"]).alias("robots_tag"))
+            .where("robots_tag <> ''"))
 
 
 def check_config(cfg: dict) -> None:

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from schemas import config as C
 
 # extra (setup.cfg [options.extras_require]) -> modules it provides
-EXTRAS = {"train": ("torch", "megatron.core"), "pii": ("presidio_analyzer",), "report": ("matplotlib",),
+EXTRAS = {"crawl": ("httpx", "protego", "courlan", "url_normalize", "yt_dlp"),
+          "train": ("torch", "megatron.core"), "pii": ("presidio_analyzer",), "report": ("matplotlib",),
           "audio": ("av", "soxr", "webrtcvad", "torch", "encodec", "vector_quantize_pytorch"),
           "image": ("imagehash", "torch", "vector_quantize_pytorch"),
           "video": ("av", "scenedetect", "cv2", "imagehash", "torch", "vector_quantize_pytorch", "encodec")}
@@ -100,6 +101,10 @@ class Tool:
 
 
 PIPELINE: list[Stage] = [
+    Stage("crawl", "fetch the frontier politely into WARC files (robots.txt, per-host limits, retries) and "
+                   "licensed media with yt-dlp; ingest reads what it wrote",
+          writes=("ops.frontier", "ops.crawl_files", "ops.rejects"), config={"crawl": C.CrawlConfig},
+          extras=("crawl",), enabled_by="crawl.enabled", check="jobs.crawl:check_config"),
     Stage("ingest", "ingest WARC/WET, JSONL, Parquet and media into bronze.*",
           writes=("bronze.documents", "bronze.media", "ops.ingest_files", "ops.rejects"),
           config={"ingest": C.IngestConfig}, run="jobs.ingest:run_inputs"),

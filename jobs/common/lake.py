@@ -265,6 +265,24 @@ class Lake:
          .whenMatchedUpdate(set={c: f"s.{c}" for c in columns}).execute())
         return self._metric_since(name, before, "numTargetRowsUpdated")
 
+    def merge_update_insert(self, name: str, updates: DataFrame, columns: list[str],
+                            inserts: DataFrame) -> tuple[int, int]:
+        """One MERGE: set `columns` of the existing rows `updates` names (on the table's keys),
+        and insert the rows of `inserts` whose keys are new. A key may be in one of the two
+        frames only. Returns (rows updated, rows inserted)."""
+        spec = self.ensure(name)
+        upd = updates.select([(F.col(f.name) if f.name in updates.columns else F.lit(None)).cast(f.dataType)
+                              .alias(f.name) for f in spec.schema.fields])     # only keys + columns are read
+        src = upd.withColumn("_op", F.lit("u")).unionByName(self.conform(name, inserts).withColumn("_op", F.lit("i")))
+        cond = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        before = self.version(name)
+        (DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(src.alias("s"), cond)
+         .whenMatchedUpdate(condition="s._op = 'u'", set={c: f"s.{c}" for c in columns})
+         .whenNotMatchedInsert(condition="s._op = 'i'", values={f.name: f"s.{f.name}" for f in spec.schema.fields})
+         .execute())
+        return (self._metric_since(name, before, "numTargetRowsUpdated"),
+                self._metric_since(name, before, "numTargetRowsInserted"))
+
     def append(self, name: str, df: DataFrame) -> None:
         self.ensure(name)
         self.conform(name, df).write.format("delta").mode("append").save(self.path(name))

@@ -211,7 +211,8 @@ class StageRun:
 
 
 class Timer:
-    """`with Timer(run)("merge_seconds"): ...` records the step's wall time as a run metric."""
+    """`with Timer(run)("merge_seconds"): ...` records the step's wall time as a run metric
+    (a step timed more than once, e.g. per crawl round, adds up)."""
 
     def __init__(self, run: StageRun):
         self.run = run
@@ -225,7 +226,7 @@ class Timer:
             try:
                 yield
             finally:
-                self.run.metric(name, time.monotonic() - t)
+                self.run.metric(name, self.run.metrics.get(name, 0.0) + time.monotonic() - t)
                 log.info("%s %s: %.1fs", self.run.stage, name.removesuffix("_seconds"), time.monotonic() - t)
         return timed()
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import BooleanType, LongType, MapType, StringType, StructField, StructType
 
 from pipelines.ingest.media import MEDIA_EXTENSIONS, media_row
 from pipelines.ingest.records import DOC_OUTCOME, MEDIA_OUTCOME, IngestContext, basename, reject
@@ -31,6 +31,7 @@ FILES_SCHEMA = StructType([
     StructField("dataset", StringType(), False), StructField("license", StringType()),
     StructField("missing", BooleanType()),     # a manifest entry that does not exist
     StructField("lang", StringType()),         # a manifest entry's stated language
+    StructField("provenance", MapType(StringType(), StringType())),   # a manifest entry's (crawl: yt-dlp info)
 ])
 WARC_SUFFIXES = (".warc", ".warc.gz", ".warc.zst", ".wet", ".wet.gz", ".warc.wet.gz")
 JSONL_SUFFIXES = tuple(s + c for s in (".jsonl", ".json", ".ndjson") for c in ("", ".gz", ".zst", ".zstd"))
@@ -75,7 +76,7 @@ def list_inputs(spark: SparkSession, inputs: list[str], dataset: str, license: s
                 continue
             out[file_uri] = {"file_uri": file_uri, "size_bytes": size, "mtime_ms": mtime_ms,
                              "format": format_of(name), "dataset": dataset, "license": license, "missing": False,
-                             "lang": None}
+                             "lang": None, "provenance": None}
     return sorted(out.values(), key=lambda r: r["file_uri"])
 
 
@@ -139,15 +140,19 @@ def read_manifest(spark: SparkSession, manifest: str, dataset: str) -> list[dict
         except (json.JSONDecodeError, KeyError, TypeError):
             raise InputError(f"{manifest}:{n}: each line must be a JSON object with a 'path'") from None
         uri = path if "://" in path or path.startswith(("/", "file:")) else f"{base}/{path}"
+        prov = e.get("provenance")
+        if prov is not None and not isinstance(prov, dict):
+            raise InputError(f"{manifest}:{n}: 'provenance' must be an object of strings")
         entries[to_uri(uri)] = {"dataset": e.get("dataset") or dataset, "license": e.get("license"),
-                                "lang": e.get("lang")}
+                                "lang": e.get("lang"),
+                                "provenance": {str(k): str(v) for k, v in prov.items()} if prov else None}
     files = []
     for uri, meta in entries.items():
         try:
             found = list_inputs(spark, [uri], dataset)
         except InputError:
             found = [{"file_uri": uri, "size_bytes": 0, "mtime_ms": 0, "dataset": dataset, "missing": True,
-                      "lang": None}]
+                      "lang": None, "provenance": None}]
         files += [{**f, **meta, "format": "media"} for f in found]
     return files
 
@@ -210,7 +215,8 @@ def _file_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
 
 def _media_rows(f: dict, ctx: IngestContext) -> Iterator[dict]:
     yield media_row(f["file_uri"], f["size_bytes"], f["mtime_ms"], f["dataset"], f["license"],
-                    lambda: open_uri(f["file_uri"], seekable=True), ctx, missing=bool(f["missing"]), lang=f["lang"])
+                    lambda: open_uri(f["file_uri"], seekable=True), ctx, missing=bool(f["missing"]), lang=f["lang"],
+                    provenance=f.get("provenance"))
 
 
 def _parse_fn(ctx: IngestContext, media: bool):

@@ -95,9 +95,21 @@ def normalize_license(value: str | None) -> str | None:
     return v[:100]
 
 
+_RDFA_LICENSE = re.compile(
+    r"""<[a-z]+\b[^>]*\b(?:property|rel)\s*=\s*["']?[^"'>]*\b(?:cc:license|dct?:license|dcterms:license|"""
+    r"""license|dc:rights)\b[^>]*>""", re.I)
+_RESOURCE = re.compile(r"""\b(?:href|resource|content|src)\s*=\s*["']([^"']+)""", re.I)
+_ANY_CC_LINK = re.compile(r"""<a\b[^>]*href\s*=\s*["']?((?:https?:)?//creativecommons\.org/"""
+                          r"""(?:licenses|publicdomain)/[^"'\s>]+)""", re.I)
+
+
 def license_from_html(html: str) -> str | None:
-    """The license a page states with rel="license" or a license <meta>, if any."""
-    if "license" not in html and "License" not in html and "LICENSE" not in html:
+    """The license a page states, as an SPDX-style id: a rel="license" link, a license <meta>
+    (name=license, dc.rights, dcterms.license), Creative Commons RDFa (property="cc:license"
+    or dct:license with href/resource/content), else a link to a Creative Commons deed
+    anywhere on the page (the footer badge most CC sites carry)."""
+    low = html.lower()
+    if "licen" not in low and "creativecommons" not in low and "rights" not in low:
         return None
     for tag in _REL_LICENSE.finditer(html):
         href = _HREF.search(tag.group(0))
@@ -106,4 +118,34 @@ def license_from_html(html: str) -> str | None:
             if lic:
                 return lic
     m = _META_LICENSE.search(html)
+    if m:
+        return normalize_license(m.group(1))
+    for tag in _RDFA_LICENSE.finditer(html):
+        res = _RESOURCE.search(tag.group(0))
+        if res and _CC.search(res.group(1)):
+            return normalize_license(res.group(1))
+    m = _ANY_CC_LINK.search(html)
     return normalize_license(m.group(1)) if m else None
+
+
+# -- robots meta -----------------------------------------------------------------------------
+_META_TAG = re.compile(r"<meta\b[^>]*>", re.I)
+_ATTR = re.compile(r"""\b(name|content)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+ROBOTS_AGENT = "lakehouse-crawler"
+
+
+def robots_meta(html: str, agent: str = ROBOTS_AGENT) -> str | None:
+    """The tokens of the page's <meta name="robots"> and <meta name=AGENT> (noindex, nofollow,
+    noai, ...), lowercased and comma-joined; None when there are none. Only the <head>'s
+    first 64 KiB are searched."""
+    head = html[:65536]
+    low = head.lower()
+    if "robots" not in low and agent.lower() not in low:
+        return None
+    vals = []
+    for tag in _META_TAG.finditer(head):
+        attrs = {m.group(1).lower(): next(g for g in m.groups()[1:] if g is not None)
+                 for m in _ATTR.finditer(tag.group(0))}
+        if attrs.get("name", "").strip().lower() in ("robots", agent.lower()) and "content" in attrs:
+            vals += [t.strip().lower() for t in attrs["content"].split(",") if t.strip()]
+    return ", ".join(dict.fromkeys(vals)) or None

@@ -127,7 +127,8 @@ def _digest(fh) -> tuple[str, int]:
 
 
 def media_row(uri: str, size: int, mtime_ms: int | None, dataset: str, license: str | None,
-              open_file, ctx: IngestContext, missing: bool = False, lang: str | None = None) -> dict:
+              open_file, ctx: IngestContext, missing: bool = False, lang: str | None = None,
+              provenance: dict | None = None) -> dict:
     """Probe one media file. `open_file()` returns it as a seekable binary file (or raises OSError)."""
     name = uri.rsplit("/", 1)[-1]
 
@@ -168,5 +169,6 @@ def media_row(uri: str, size: int, mtime_ms: int | None, dataset: str, license: 
     row.update(media_type=mtype, mime_type=info.get("mime_type") or mimetypes.guess_type(name)[0],
                size_bytes=n, modification_time=mtime, duration_s=info.get("duration_s"), width=info.get("width"),
                height=info.get("height"), sample_rate=info.get("sample_rate"), channels=info.get("channels"),
-               codec=info.get("codec"), content=content, lang_hint=lang)
+               codec=info.get("codec"), content=content, lang_hint=lang,
+               provenance=provenance)
     return row

@@ -83,7 +83,7 @@ MEDIA_OUTCOME = pa.schema(_LINEAGE + [
     ("modification_time", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
     ("width", pa.int32()), ("height", pa.int32()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
     ("codec", pa.string()), ("content", pa.large_binary()), ("lang_hint", pa.string()), ("url", pa.string()),
-    ("source_offset", pa.int64()),
+    ("source_offset", pa.int64()), ("provenance", pa.map_(pa.string(), pa.string())),
 ] + _REJECT)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from pipelines.ingest.decode import DecodeError, decode_body, license_from_html
+from pipelines.ingest.decode import DecodeError, decode_body, license_from_html, robots_meta
 from pipelines.ingest.img_refs import image_refs
 from pipelines.ingest.media import CorruptMedia, probe_image
 from pipelines.ingest.records import IngestContext, host_of, lineage, make_doc_id, reject, sha256_hex
@@ -107,6 +107,9 @@ def _record(rec, rtype: str, uri: str, dataset: str, offset, ctx: IngestContext)
     except DecodeError as e:
         return rej("decode_error", str(e), doc_id)
     lang = rec.headers.get("WARC-Identified-Content-Language") or headers.get("content-language")
+    meta = robots_meta(text) if is_html else None
+    if meta:                     # <meta name=robots> beside X-Robots-Tag: the license gate reads both
+        headers["meta-robots"] = meta
     row = lineage(ctx, doc_id=doc_id, source_uri=uri, source_record=rid, dataset=dataset,
                   license=ctx.license_for(dataset, license_from_html(text) if is_html else None),
                   content_sha256=content_sha)

@@ -5,7 +5,7 @@
       unknown: reject        # a missing/unknown license: reject | keep
       other: reject          # a stated license off the allow-list (CC-BY-NC-*, proprietary)
       datasets: {my-crawl: {unknown: keep}}     # per-dataset overrides of unknown/other
-      robots_optout: [noai, noimageai]          # X-Robots-Tag tokens (recorded by ingest) that reject
+      robots_optout: [noai, noimageai]          # X-Robots-Tag / <meta name=robots> tokens (ingest) that reject
 
 `license_status` of a kept document: allowed | kept_unknown | kept_other (kept by policy);
 the reason of a rejected one: robots_optout | license_unknown | license_not_allowed.
@@ -68,7 +68,7 @@ def decide_license(robots_tag: Column, pol: LicensePolicy) -> tuple[Column, Colu
               .when(~unknown & ~keep_other, "license_not_allowed"))
     status = (F.when(reason.isNotNull(), None).when(allowed, "allowed")
               .when(unknown, "kept_unknown").otherwise("kept_other"))
-    detail = (F.when(reason == "robots_optout", F.concat(F.lit("X-Robots-Tag: "), robots_tag))
+    detail = (F.when(reason == "robots_optout", F.concat(F.lit("robots: "), robots_tag))
               .when(reason.isNotNull(), F.concat(F.lit("license "), F.when(unknown, F.lit("unknown")).otherwise(lic),
                                                  F.lit(" of dataset "), F.col("dataset"),
                                                  F.lit(" is not on license.allow"))))
