@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-ingest bench-tokenize bench-pii bench-audio bench-image bench-video bench-export clean
+.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-audio bench-image bench-video bench-export clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,9 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+bench-crawl: setup
+	$(PY) bench/crawl_bench.py --hosts 16 --pages 100 --delay 0.2
 
 bench-ingest: setup
 	$(PY) bench/ingest_bench.py --records 100000

@@ -375,10 +375,13 @@ def run_crawl(spark: SparkSession, lake: Lake, cfg: dict, seeds: list[str] | Non
                    "seeds_added": seeded["added"], "links_added": links_added + recovered["links_added"],
                    "rounds": len(dues), "segments": segments, "recovered_segments": recovered["logs"],
                    "recovered_outcomes": recovered["outcomes"], "media_fetched": media["fetched"],
-                   "media_rejected": media["rejected"], "fetch_seconds": fetch_s,
-                   "pages_per_s": fetched / fetch_s if fetch_s else 0.0}
+                   "media_rejected": media["rejected"], "rounds_seconds": fetch_s,
+                   "pages_per_s": fetched / run.metrics["fetch_seconds"] if run.metrics.get("fetch_seconds") else 0.0}
         if gaps:
             metrics["min_host_gap_s"] = min(gaps)
+        if summaries:             # one host's queue, start to end (robots.txt, waits and fetches)
+            metrics["host_seconds_max"] = max(s["seconds"] for s in summaries)
+            metrics["host_seconds_mean"] = sum(s["seconds"] for s in summaries) / len(summaries)
         for k, v in metrics.items():
             run.metric(k, v)
         for r in mine.where(F.col("reason").isNotNull()).groupBy("status", "reason").count().collect():

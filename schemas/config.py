@@ -301,7 +301,8 @@ class CrawlConfig(Section):
     robots_agent: str = _d("lakehouse-crawler", "product token matched against robots.txt groups")
     robots_max_bytes: int = Field(500 << 10, gt=0, description="robots.txt bytes parsed (RFC 9309: >= 500 KiB)")
     content_types: list[str] = _d(["text/html", "application/xhtml+xml", "text/plain", "image/*"],
-                                  "response types kept (fnmatch patterns; audio/* video/* to keep media)")
+                                  "response types kept (fnmatch patterns); ingest reads pages and images "
+                                  "from WARC, media comes through crawl.media")
     max_body_bytes: int = Field(16 << 20, gt=0, description="larger responses are rejected as too_large")
     timeout_s: float = Field(30, gt=0, description="read timeout per request")
     connect_timeout_s: float = Field(10, gt=0, description="connect timeout")
@@ -321,7 +322,8 @@ class CrawlConfig(Section):
     max_rounds: int = Field(4, gt=0, description="fetch rounds per run: each fetches what the one before found")
     max_urls_per_run: int = Field(100000, gt=0, description="URLs fetched in one run (seeds first, by depth)")
     max_urls_per_host: int = Field(2000, gt=0, description="... and per host in one run")
-    hosts_per_task: int = Field(16, gt=0, description="hosts one Spark task crawls at once (threads)")
+    hosts_per_task: int = Field(16, gt=0, description="hosts per Spark task (tasks = hosts / this); a task crawls "
+                                                      "all its hosts at once, a thread each")
     partitions: int | None = Field(None, gt=0, description="tasks; null = hosts / hosts_per_task")
     warc_max_bytes: int = Field(1 << 30, gt=0, description="a WARC file is closed at this size ...")
     flush_every: int = Field(500, gt=0, description="... or after this many URLs (a killed run loses at most these)")

@@ -151,8 +151,11 @@ def test_warc_ingested_with_licence_and_robots_signals(crawled):
                .where(F.col("doc_id") == noai.doc_id).select(reason.alias("reason")).first())
     assert decided.reason == "robots_optout"
     assert lake.read("ops.crawl_files").where("warc_uri IS NOT NULL").count() >= 2
-    ingest = crawled["ingest"]
+    ingest = crawled["ingest"]          # the nightly's ingest: the crawl's WARC files and media manifest
     assert set(ingest["datasets"]) == {"crawl", "crawl-media"}
+    from jobs import stages
+
+    assert [s.name for s in stages.order(crawled["cfg"])][:2] == ["crawl", "ingest"]   # seeds set: crawl runs first
 
 
 def test_media_fetched_by_licence_with_provenance(crawled):

@@ -100,22 +100,26 @@ def test_retry_after_and_limiter_pacing():
     assert retry_after_s("120") == 120.0 and retry_after_s(None) is None and retry_after_s("soon") is None
     assert retry_after_s("Wed, 02 Dec 2026 06:00:30 GMT", now=1796191200.0) == 30.0
     clock = [0.0]
+    advance = lambda s: clock.__setitem__(0, clock[0] + s)   # noqa: E731
     lim = HostLimiter(floor_s=1.0, factor=2.0, robots_delay_s=None, max_delay_s=10, clock=lambda: clock[0],
-                      sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+                      sleep=advance)
+    lim.acquire()                    # t=0
+    advance(0.1)
+    lim.release(0.1)                 # fast host: the floor, from the response's end -> 1.1
     lim.acquire()
-    lim.release(0.1)                 # fast host: the floor
+    advance(3.0)
+    lim.release(3.0)                 # slow response: 2 x 3 s after it ended (4.1) -> 10.1
     lim.acquire()
-    lim.release(3.0)                 # slow response: 2 x 3 s
-    lim.acquire()
-    lim.obey(4.0)                    # robots Crawl-delay 4 < 6: the adaptive delay stays
+    lim.obey(4.0)                    # robots Crawl-delay 4 < the adaptive 6: 6 from the start -> 16.1
+    advance(0.1)
     lim.release(0.1)
     lim.acquire()
     lim.pause(30)                    # a 429's Retry-After
     lim.release(0.1)
     assert lim.wait_s() == pytest.approx(30)
     lim.acquire()
-    gaps = [b - a for a, b in zip(lim.starts, lim.starts[1:])]
-    assert gaps[:3] == [1.0, 1.0, 6.0] and gaps[3] >= 30
+    gaps = [round(b - a, 6) for a, b in zip(lim.starts, lim.starts[1:])]
+    assert gaps == [1.1, 9.0, 6.0, 30.0]
 
 
 def _writer(tmp_path, flush_every=100):

@@ -290,7 +290,7 @@ def crawl_fn(c: dict, run_id: str, warc_dir: str, log_dir: str, s3: dict | None,
                 by_host[r["host"]].append(r)
         if not by_host:
             return
-        with ThreadPoolExecutor(max_workers=min(c["hosts_per_task"], len(by_host))) as ex:
+        with ThreadPoolExecutor(max_workers=len(by_host)) as ex:     # every host at once: they wait, not compute
             results = list(ex.map(lambda h: crawl_one(h, by_host[h]), sorted(by_host)))
         yield pa.RecordBatch.from_pylist(results, schema=SUMMARY)
 

@@ -1,7 +1,10 @@
 """One host's pacing, as Heritrix, Nutch and Scrapy's AutoThrottle do it.
 
 At most `in_flight` requests to the host at once, and request starts at least `delay` apart,
-where delay = max(robots Crawl-delay, factor x the last response time, floor). A 429 or 503
+where delay = max(robots Crawl-delay, factor x the last response time, floor). With one
+request in flight (the default) the delay also runs from the end of the previous response,
+as Heritrix waits after a fetch: a request that reached the host late cannot bring the next
+one closer to it than the delay. A 429 or 503
 pauses the whole host for its Retry-After (seconds or an HTTP date), or an exponential
 back-off when it gives none; a pause longer than the run will wait defers the host's
 remaining URLs to a later run instead of holding a task.
@@ -37,7 +40,8 @@ class HostLimiter:
         self.floor, self.factor, self.max_delay = floor_s, factor, max_delay_s
         self.robots_delay = min(robots_delay_s, max_delay_s) if robots_delay_s else 0.0
         self.delay = max(self.floor, self.robots_delay)
-        self._slots = threading.Semaphore(max(1, in_flight))
+        self.in_flight = max(1, in_flight)
+        self._slots = threading.Semaphore(self.in_flight)
         self._lock = threading.Lock()
         self._next_start = 0.0
         self._clock, self._sleep = clock, sleep
@@ -67,6 +71,8 @@ class HostLimiter:
         with self._lock:
             if response_s is not None:
                 self.delay = min(self.max_delay, max(self.floor, self.robots_delay, self.factor * response_s))
+            if self.in_flight == 1:
+                self._next_start = max(self._next_start, self._clock() + self.delay)
         self._slots.release()
 
     def pause(self, seconds: float) -> None:
