@@ -155,7 +155,9 @@ def run_inputs(spark: SparkSession, lake: Lake, cfg: dict) -> dict:
 
     inputs = list(cfg["nightly"]["inputs"]) + crawl_inputs(lake, cfg)
     if not inputs:
-        if cfg["crawl"]["enabled"]:
+        from jobs.stages import stage
+
+        if stage("crawl").enabled(cfg):
             return {"files": 0, "rows_in": 0, "kept": 0, "rejected": 0, "datasets": [], "run_ids": []}
         raise ConfigError("nightly.inputs is empty: list {dataset, paths, license?, manifest?} entries to ingest")
     runs = [run_ingest(spark, lake, cfg, e["paths"], e["dataset"], license=e["license"], manifest=e["manifest"])

@@ -41,7 +41,8 @@ class Stage:
     config: dict[str, type[BaseModel]] = field(default_factory=dict)   # config section -> model
     extras: tuple[str, ...] = ()          # setup.cfg extras its executors need (EXTRAS)
     gpu: bool = False                     # its executors want a GPU
-    enabled_by: str | None = None         # a boolean config key that turns it off in nightly/sample
+    enabled_by: str | None = None         # a boolean config key that turns it off in nightly/sample; "a|b|c":
+                                          # a decides when set (not null), else on when b or c is non-empty
     check: str | None = None              # "module:function(cfg)" raising ValueError on a config it cannot run
     run: str = ""                         # "module:function"; default jobs.<name>:run_<name>
     module: str = ""                      # the command's module; default jobs.<name>
@@ -69,10 +70,17 @@ class Stage:
     def enabled(self, cfg: dict) -> bool:
         if not self.enabled_by:
             return True
-        value = cfg
-        for part in self.enabled_by.split("."):
-            value = value[part]
-        return bool(value)
+
+        def get(key):
+            value = cfg
+            for part in key.split("."):
+                value = value[part]
+            return value
+
+        first, *rest = self.enabled_by.split("|")
+        if get(first) is not None or not rest:
+            return bool(get(first))
+        return any(bool(get(k)) for k in rest)
 
     def require(self) -> None:
         """Fail with the install line when an extra this stage needs is missing."""
@@ -104,7 +112,8 @@ PIPELINE: list[Stage] = [
     Stage("crawl", "fetch the frontier politely into WARC files (robots.txt, per-host limits, retries) and "
                    "licensed media with yt-dlp; ingest reads what it wrote",
           writes=("ops.frontier", "ops.crawl_files", "ops.rejects"), config={"crawl": C.CrawlConfig},
-          extras=("crawl",), enabled_by="crawl.enabled", check="jobs.crawl:check_config"),
+          extras=("crawl",), enabled_by="crawl.enabled|crawl.seeds|crawl.media.sources",
+          check="jobs.crawl:check_config"),
     Stage("ingest", "ingest WARC/WET, JSONL, Parquet and media into bronze.*",
           writes=("bronze.documents", "bronze.media", "ops.ingest_files", "ops.rejects"),
           config={"ingest": C.IngestConfig}, run="jobs.ingest:run_inputs"),

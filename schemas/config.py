@@ -330,12 +330,6 @@ class CrawlConfig(Section):
     trust_env: bool = _d(True, "use HTTP(S)_PROXY / NO_PROXY from the environment")
     media: CrawlMedia = _d(CrawlMedia, "licensed media acquisition with yt-dlp")
 
-    @model_validator(mode="after")
-    def _enabled(self):
-        if self.enabled is None:
-            self.enabled = bool(self.seeds or self.media.sources)
-        return self
-
 
 # -- tokenize, mixing, export ------------------------------------------------------------------
 class VocabConfig(Section):
