@@ -6,7 +6,8 @@
 A run (1) applies the outcome logs a killed run published but did not apply, (2) adds the
 seeds (`crawl.seeds`, --seeds) to ops.frontier, (3) fetches the due URLs (pending, with their
 back-off passed; at most `max_urls_per_run`, `max_urls_per_host` each) in Spark tasks
-grouped by host (pipelines/crawl/fetch.py), (4) applies this run's logs: outcomes onto the
+grouped by host (pipelines/crawl/fetch.py; `spark.speculation` must be off), (4) applies this
+run's logs (`<lake>/crawl/<dataset>/log/<run_id>/r<round>/`): outcomes onto the
 frontier, discovered links and cross-host redirects inserted as new pending URLs, final
 failures into ops.rejects, each segment into ops.crawl_files, and (5) downloads licensed
 media from `crawl.media.sources` (pipelines/crawl/media.py) and rewrites the media manifest.
@@ -30,6 +31,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.config import ConfigError
 from jobs.common.entry import common_parser, open_lake, run_main
@@ -111,8 +113,6 @@ def normalize_fn():
 
 def read_seeds(spark: SparkSession, seeds: list[str]) -> DataFrame:
     """The seed lines of text files and `table:` sources, as (raw, url, host, error, seed_source)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     fn, schema = normalize_fn()
     parts = []
     for s in seeds:
@@ -162,13 +162,23 @@ def due_urls(lake: Lake, c: dict, run_id: str, limit: int) -> DataFrame:
 
 
 # -- applying logs ---------------------------------------------------------------------------
-def listed_logs(log_dir: str, s3: dict | None) -> list[str]:
-    import pyarrow.fs as pafs
+def pending_logs(lake: Lake, log_dir: str, s3: dict | None, run_id: str) -> list[str]:
+    """The logs of crawl runs that did not finish (a killed or failed run's; each run logs under
+    `<log_dir>/<run_id>/`), not applied yet. A succeeded run applied all of its own, so its
+    folder is not listed again."""
+    done = set()
+    if lake.exists("ops.runs"):
+        done = {r.run_id for r in lake.read("ops.runs").where("stage = 'crawl' AND status = 'succeeded'")
+                .select("run_id").collect()}
+    logs = [u for d in uris.list_files(log_dir, s3, dirs=True) if d.rsplit("/", 1)[-1] not in done | {run_id}
+            for u in uris.list_files(d, s3, ".jsonl", recursive=True)]
+    return unapplied(lake, logs)
 
-    fs, path = uris.filesystem(log_dir, s3)
-    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    return sorted(uris.join(log_dir, i.path.rsplit("/", 1)[-1]) for i in infos
-                  if i.type == pafs.FileType.File and i.path.endswith(".jsonl"))
+
+def _url_rejects(df: DataFrame) -> DataFrame:
+    """The columns reject_rows takes, for rejected frontier URLs (named by the URL itself)."""
+    return df.select(F.lit(None).cast("string").alias("doc_id"), F.col("url").alias("source_uri"),
+                     F.col("url").alias("source_record"), "dataset", "reason", "detail")
 
 
 def unapplied(lake: Lake, logs: list[str]) -> list[str]:
@@ -197,9 +207,7 @@ def apply_logs(lake: Lake, logs: list[str], run_id: str, c: dict) -> dict:
     _, links_added = lake.merge_update_insert("ops.frontier", out.select("url", *UPDATED), UPDATED, new)
     n_rej, rejected = by_status.get("rejected", 0), 0
     if n_rej:
-        rej = out.where("status = 'rejected'").select(
-            F.lit(None).cast("string").alias("doc_id"), F.col("url").alias("source_uri"),
-            F.col("url").alias("source_record"), "dataset", "reason", "detail")
+        rej = _url_rejects(out.where("status = 'rejected'"))
         rejected = write_rejects(lake, reject_rows(rej, STAGE, run_id, "reason", "detail"), n_rej, STAGE)
     by_name = {u.rsplit("/", 1)[-1]: u for u in logs}    # input_file_name() spells URIs as Hadoop does
     files = (raw.groupBy("name").agg(F.first("warc_uri", ignorenulls=True).alias("warc_uri"),
@@ -282,9 +290,7 @@ def media_step(lake: Lake, c: dict, run_id: str, s3: dict | None) -> dict:
              "added_run_id": run_id, "run_id": run_id, "updated_at": datetime.now(UTC)} for o in outcomes]
     df = spark.createDataFrame(rows, T.StructType([f for f in OPS_FRONTIER.fields if f.name in rows[0]]))
     lake.merge_upsert("ops.frontier", df)
-    rej = df.where("status = 'rejected'").select(
-        F.lit(None).cast("string").alias("doc_id"), F.col("url").alias("source_uri"),
-        F.col("url").alias("source_record"), "dataset", "reason", "detail")
+    rej = _url_rejects(df.where("status = 'rejected'"))
     n_rej = sum(o["status"] == "rejected" for o in outcomes)
     rejected = write_rejects(lake, reject_rows(rej, STAGE, run_id, "reason", "detail"), n_rej, STAGE) if n_rej else 0
     fetched = (lake.read("ops.frontier").where((F.col("run_id") == run_id) & (F.col("kind") == "media")
@@ -307,8 +313,12 @@ def run_crawl(spark: SparkSession, lake: Lake, cfg: dict, seeds: list[str] | Non
         lake.ensure("ops.crawl_files")
         run.inputs("ops.frontier")
         run.outputs("ops.frontier", "ops.crawl_files", "ops.rejects")
+        if spark.conf.get("spark.speculation", "false").lower() == "true":
+            raise ConfigError("crawl: spark.speculation is on: a speculative copy of a task would fetch its hosts "
+                              "a second time, at once, past the politeness limits; run crawl with it off")
+        run_logs = uris.join(where["log"], run.run_id)
         with timer("recover_seconds"):
-            recovered = apply_logs(lake, unapplied(lake, listed_logs(where["log"], s3)), run.run_id, c)
+            recovered = apply_logs(lake, pending_logs(lake, where["log"], s3, run.run_id), run.run_id, c)
         with timer("seed_seconds"):
             seeded = add_seeds(lake, seeds, c["dataset"], run.run_id)
         info = {"software": "lakehouse-etl crawl (warcio)", "format": "WARC File Format 1.1",
@@ -316,7 +326,7 @@ def run_crawl(spark: SparkSession, lake: Lake, cfg: dict, seeds: list[str] | Non
                 "http-header-user-agent": c["user_agent"], "robots": "obey", "operator": c["robots_agent"],
                 "isPartOf": c["dataset"], "run_id": run.run_id}
         t0 = time.monotonic()
-        summaries, dues, not_before, links_added, segments = [], [], {}, 0, 0
+        summaries, dues, not_before, links_added, segments, rejected_landed = [], [], {}, 0, 0, 0
         for rnd in range(c["max_rounds"]):    # each round fetches what the last one discovered
             left = c["max_urls_per_run"] - sum(d[1] for d in dues)
             if left <= 0:
@@ -330,18 +340,22 @@ def run_crawl(spark: SparkSession, lake: Lake, cfg: dict, seeds: list[str] | Non
             parts = c["partitions"] or max(1, -(-hosts // c["hosts_per_task"]))
             with timer("fetch_seconds"):
                 got = (due.repartition(parts, "host")
-                       .mapInArrow(crawl_fn(c, run.run_id, where["warc"], where["log"], s3, info, not_before, rnd),
-                                   _spark_schema(SUMMARY)).collect())
+                       .mapInArrow(crawl_fn(c, run.run_id, where["warc"], uris.join(run_logs, f"r{rnd}"), s3, info,
+                                            not_before, rnd),
+                                   from_arrow_schema(SUMMARY)).collect())
             summaries += got
             not_before.update({s["host"]: s["not_before"] for s in got if s["not_before"]})
             with timer("apply_seconds"):      # the logs the tasks published (earlier attempts' included)
                 applied = apply_logs(lake, sorted({u for s in got for u in s["logs"]}), run.run_id, c)
             links_added += applied["links_added"]
             segments += applied["logs"]
+            rejected_landed += applied["rejected"]
             dues.append((due.select("url"), n))
         with timer("apply_seconds"):          # anything published but not reported (a lost task)
-            late = apply_logs(lake, unapplied(lake, listed_logs(where["log"], s3)), run.run_id, c)
+            late = apply_logs(lake, unapplied(lake, uris.list_files(run_logs, s3, ".jsonl", recursive=True)),
+                              run.run_id, c)
             segments += late["logs"]
+            rejected_landed += late["rejected"]
         fetch_s = time.monotonic() - t0
         n_due = sum(n for _, n in dues)
         hosts = len({s["host"] for s in summaries})
@@ -351,9 +365,6 @@ def run_crawl(spark: SparkSession, lake: Lake, cfg: dict, seeds: list[str] | Non
         # accounting: every due URL was tried by this run and left in one state
         mine = lake.read("ops.frontier").join(tried, "url", "left_semi").where(F.col("run_id") == run.run_id)
         states = {r["status"]: r["count"] for r in mine.groupBy("status").count().collect()}
-        rejected_landed = (lake.read("ops.rejects").where((F.col("stage") == STAGE) & (F.col("run_id") == run.run_id))
-                           .join(tried.select(F.col("url").alias("source_record")), "source_record", "left_semi")
-                           .count()) if n_due else 0
         seed_rej = 0
         if seeded["bad"]:
             seed_rej = write_rejects(lake, reject_rows(seeded["rejects"], STAGE, run.run_id, "reason", "detail"),
@@ -395,21 +406,18 @@ def run_crawl(spark: SparkSession, lake: Lake, cfg: dict, seeds: list[str] | Non
     return summary
 
 
-def _spark_schema(schema: pa.Schema):
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(schema)
-
-
 def crawl_inputs(lake: Lake, cfg: dict) -> list[dict]:
     """What the ingest stage reads from the crawl: the WARC files of applied segments (an
     orphan WARC whose log never landed is not read) and the media manifest."""
     c = cfg["crawl"]
     out = []
     if lake.exists("ops.crawl_files"):
-        warcs = sorted(r.warc_uri for r in lake.read("ops.crawl_files")
-                       .where((F.col("dataset") == c["dataset"]) & F.col("warc_uri").isNotNull())
-                       .select("warc_uri").distinct().collect())
+        files = (lake.read("ops.crawl_files").where((F.col("dataset") == c["dataset"]) & F.col("warc_uri").isNotNull())
+                 .select("warc_uri").distinct())
+        if lake.exists("ops.ingest_files"):      # only the ones not ingested yet: no listing of every WARC ever
+            files = files.join(lake.read("ops.ingest_files").select(F.col("file_uri").alias("warc_uri")), "warc_uri",
+                               "left_anti")
+        warcs = sorted(r.warc_uri for r in files.collect())
         if warcs:
             out.append({"dataset": c["dataset"], "paths": warcs, "license": None, "manifest": None})
     manifest = folders(lake, c["dataset"])["manifest"]

@@ -95,6 +95,20 @@ def exists(uri: str, s3: dict | None = None) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+def list_files(uri: str, s3: dict | None = None, suffix: str = "", recursive: bool = False,
+               dirs: bool = False) -> list[str]:
+    """Sorted URIs of the files (or, with `dirs`, the folders) under the folder `uri` whose
+    names end with `suffix`; [] when it does not exist."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(uri, s3)
+    want = pafs.FileType.Directory if dirs else pafs.FileType.File
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=recursive))
+    base = path.rstrip("/") + "/"
+    return sorted(join(uri, i.path[len(base):] if i.path.startswith(base) else i.path.rsplit("/", 1)[-1])
+                  for i in infos if i.type == want and i.path.endswith(suffix))
+
+
 def write_bytes(uri: str, data: bytes, s3: dict | None = None) -> None:
     """Write a small file (a manifest) at a URI, atomically as publish() does."""
     import tempfile

@@ -193,7 +193,7 @@ def test_killed_crawl_resumes_without_refetching(spark, tmp_path):
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        logs = sorted((tmp_path / "lake" / "crawl" / "crawl" / "log").glob("*.jsonl"))
+        logs = sorted((tmp_path / "lake" / "crawl" / "crawl" / "log").rglob("*.jsonl"))   # log/<run>/r<round>/
         assert logs                                      # segments of 3 URLs published before the kill
         committed = {line.split('"url": "')[1].split('"')[0] for f in logs for line in f.read_text().splitlines()}
         before = {p: site.hits(p) for p in site.routes}

@@ -31,6 +31,7 @@ from pipelines.crawl.robots import fetch_robots
 from pipelines.crawl.segments import SegmentWriter
 from pipelines.crawl.urls import BadURL, host_key, links, normalize, robots_url
 from pipelines.ingest.decode import DecodeError, decode_body, license_from_html, robots_meta
+from pipelines.ingest.warc import mime_of
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SUMMARY = pa.schema([("host", pa.string()), ("urls", pa.int64()), ("requests", pa.int64()),
@@ -40,10 +41,6 @@ SUMMARY = pa.schema([("host", pa.string()), ("urls", pa.int64()), ("requests", p
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _mime(ct: str | None) -> str:
-    return (ct or "").split(";", 1)[0].strip().lower()
 
 
 def type_allowed(mime: str, allow: list[str]) -> bool:
@@ -181,7 +178,7 @@ class HostCrawl:
                     return self._retry(row, f"http_{code}", f"HTTP {code}", **common)
                 if code >= 300 or code < 200:
                     return self._out(row, "rejected", f"http_{code}", f"HTTP {code}", **common)
-                mime = _mime(r.headers.get("content-type")) or "application/octet-stream"
+                mime = mime_of(r.headers.get("content-type")) or "application/octet-stream"
                 common["content_type"] = mime
                 if not type_allowed(mime, c["content_types"]):
                     return self._out(row, "rejected", "content_type_not_allowed", f"content type {mime}", **common)
@@ -236,38 +233,36 @@ def segment_prefix(run_id: str, host: str) -> str:
     return f"{run_id}-{hashlib.sha1(host.encode()).hexdigest()[:12]}"
 
 
-def published(log_dir: str, prefix: str, s3: dict | None) -> tuple[set[str], int, list[str]]:
+def published(log_dir: str, prefix: str, s3: dict | None, logs: list[str] | None = None
+              ) -> tuple[set[str], int, list[str]]:
     """URLs an earlier attempt of this task already logged under `prefix`, the next segment
-    number and those logs' URIs (a retried Spark task does not fetch them again)."""
-    import pyarrow.fs as pafs
-
-    fs, path = uris.filesystem(log_dir, s3)
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    except (OSError, FileNotFoundError):
-        return set(), 0, []
+    number and those logs' URIs (a retried Spark task does not fetch them again). `logs`:
+    the folder's listing, when the caller has it (one listing per task, not per host)."""
+    if logs is None:
+        logs = uris.list_files(log_dir, s3, ".jsonl")
     done, seq, found = set(), 0, []
-    for i in infos:
-        name = i.path.rsplit("/", 1)[-1]
-        if i.type == pafs.FileType.File and name.startswith(prefix + "-") and name.endswith(".jsonl"):
-            seq = max(seq, int(name[len(prefix) + 1:-6]) + 1)
-            found.append(uris.join(log_dir, name))
-            with fs.open_input_stream(i.path) as f:
-                done |= {json.loads(line)["url"] for line in f.read().decode().splitlines() if line.strip()}
+    for uri in logs:
+        name = uri.rsplit("/", 1)[-1]
+        if name.startswith(prefix + "-"):
+            seq = max(seq, int(name[len(prefix) + 1:-len(".jsonl")]) + 1)
+            found.append(uri)
+            done |= {json.loads(line)["url"] for line in uris.read_bytes(uri, s3).decode().splitlines()
+                     if line.strip()}
     return done, seq, sorted(found)
 
 
 def crawl_fn(c: dict, run_id: str, warc_dir: str, log_dir: str, s3: dict | None, info: dict,
              not_before: dict[str, float] | None = None, round_no: int = 0):
     """mapInArrow: frontier rows (url, host, dataset, depth, attempts) of some hosts -> one
-    summary row per host; the outcomes themselves go to the published logs. `not_before`:
-    host -> wall-clock time its next request may start (left by the run's earlier round)."""
+    summary row per host; the outcomes themselves go to the published logs, in `log_dir`
+    (the run's and round's own folder). `not_before`: host -> wall-clock time its next
+    request may start (left by the run's earlier round)."""
     not_before = not_before or {}
 
-    def crawl_one(host: str, rows: list[dict]) -> dict:
+    def crawl_one(host: str, rows: list[dict], listing: list[str]) -> dict:
         t0 = time.monotonic()
         prefix = segment_prefix(f"{run_id}-r{round_no}", host)
-        done, seq, earlier = published(log_dir, prefix, s3)
+        done, seq, earlier = published(log_dir, prefix, s3, listing)
         rows = [r for r in rows if r["url"] not in done]
         writer = SegmentWriter(warc_dir, log_dir, prefix, info, c["warc_max_bytes"], c["flush_every"], s3, seq)
         crawl = HostCrawl(host, rows, c, writer, run_id, not_before.get(host)) if rows else None
@@ -290,8 +285,9 @@ def crawl_fn(c: dict, run_id: str, warc_dir: str, log_dir: str, s3: dict | None,
                 by_host[r["host"]].append(r)
         if not by_host:
             return
+        listing = uris.list_files(log_dir, s3, ".jsonl")      # an earlier attempt's logs, listed once
         with ThreadPoolExecutor(max_workers=len(by_host)) as ex:     # every host at once: they wait, not compute
-            results = list(ex.map(lambda h: crawl_one(h, by_host[h]), sorted(by_host)))
+            results = list(ex.map(lambda h: crawl_one(h, by_host[h], listing), sorted(by_host)))
         yield pa.RecordBatch.from_pylist(results, schema=SUMMARY)
 
     return fn

@@ -25,7 +25,8 @@ RECORD_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordTyp
 KEEP_HEADERS = ("content-type", "content-language", "x-robots-tag", "last-modified")
 
 
-def _mime(ct: str | None) -> str | None:
+def mime_of(ct: str | None) -> str | None:
+    """A Content-Type without its parameters, lowercased."""
     return ct.split(";", 1)[0].strip().lower() if ct else None
 
 
@@ -91,8 +92,8 @@ def _record(rec, rtype: str, uri: str, dataset: str, offset, ctx: IngestContext)
         mime = "text/plain"
         charset_hdr = "utf-8"
     else:
-        mime = _mime(rec.headers.get("Content-Type"))
-    mime = _mime(mime) or ("text/html" if rtype == "response" else "text/plain")
+        mime = mime_of(rec.headers.get("Content-Type"))
+    mime = mime_of(mime) or ("text/html" if rtype == "response" else "text/plain")
     if rtype == "response" and mime in ctx.image_content_types:
         return _image(body, mime, rid, url, uri, dataset, offset, ctx, rej)
     if mime not in ctx.text_content_types:
