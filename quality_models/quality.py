@@ -43,19 +43,36 @@ def _train_in_child(path: str, out: str) -> None:
     fasttext.train_supervised(input=path, verbose=0, **PARAMS).save_model(out)
 
 
-def _train_supervised(fasttext, path: str, tries: int = 5):
+def healthy(model, probe: list[str]) -> bool:
+    """Finite weights, and P(hq) + P(lq) = 1 on the probe texts. A model trained here once
+    came out with a broken softmax (0 for both labels on some texts) and no NaN error, and
+    still passed its held-out F1 by predicting the other label."""
+    import numpy as np
+
+    if not (np.isfinite(model.get_input_matrix()).all() and np.isfinite(model.get_output_matrix()).all()):
+        return False
+    _, probs = model.predict([prep(t) for t in probe], k=2)
+    return all(len(p) == 2 and abs(float(p[0]) + float(p[1]) - 1.0) < 0.01 for p in probs)
+
+
+def _train_supervised(fasttext, path: str, tries: int = 5, probe: list[str] = ()):
     """fasttext-numpy2 0.10.4 now and then stops with "Encountered NaN" on the same data, seed and
     single thread (1 run in ~3-8 here, more often after torch has run in the process; a CI run
-    saw five in a row): not a divergence (it happens at lr 0.2 too), so the same training is
-    run again, and after `tries` in this process, in fresh processes (spawned: no torch, a
-    clean floating-point state), whose model is loaded here."""
+    saw five in a row), or, rarer, ends with a model whose softmax is broken (see `healthy`):
+    not a divergence (it happens at lr 0.2 too), so the same training is run again, and after
+    `tries` in this process, in fresh processes (spawned: no torch, a clean floating-point
+    state), whose model is loaded here."""
     for attempt in range(1, tries + 1):
         try:
-            return fasttext.train_supervised(input=path, verbose=0, **PARAMS)
+            model = fasttext.train_supervised(input=path, verbose=0, **PARAMS)
         except RuntimeError as e:
             if "NaN" not in str(e):
                 raise
             log.warning("fastText training stopped on NaN (attempt %d of %d); training again", attempt, tries)
+            continue
+        if healthy(model, probe):
+            return model
+        log.warning("fastText training gave a broken model (attempt %d of %d); training again", attempt, tries)
     import multiprocessing
 
     out = f"{path}.{os.getpid()}.bin"
@@ -66,9 +83,11 @@ def _train_supervised(fasttext, path: str, tries: int = 5):
         if child.exitcode == 0:
             model = fasttext.load_model(out)
             os.unlink(out)
-            return model
+            if healthy(model, probe):
+                return model
         log.warning("fastText training in a fresh process failed (attempt %d of %d)", attempt, tries)
-    raise RuntimeError(f"fastText training stopped on NaN {tries} times here and {tries} times in fresh processes")
+    raise RuntimeError(f"fastText training failed (NaN or a broken model) {tries} times here and {tries} times "
+                       "in fresh processes")
 
 
 def model_version(seed: int = 0) -> str:
@@ -100,7 +119,7 @@ def train(out_dir: Path | None = None, seed: int = 0) -> Path:
         for label, text in train_set:
             fh.write(f"__label__{label} {prep(text)}\n")
     fasttext.FastText.eprint = lambda *a, **k: None
-    model = _train_supervised(fasttext, fh.name)
+    model = _train_supervised(fasttext, fh.name, probe=[t for _, t in data])
     Path(fh.name).unlink()
     pred = [lab[0].replace("__label__", "") for lab in model.predict([prep(t) for _, t in test_set])[0]]
     truth = [lab for lab, _ in test_set]

@@ -150,3 +150,28 @@ def test_fasttext_nan_in_this_process_falls_back_to_a_fresh_one(tmp_path, monkey
                             for i in range(200)))
     model = quality._train_supervised(fasttext, str(data), tries=2)
     assert len(calls) == 2 and model.predict("good words here")[0][0] == "__label__hq"
+
+
+def test_a_trained_model_with_a_broken_softmax_is_trained_again(tmp_path, monkeypatch):
+    """A model that trains without a NaN error but predicts 0 for both labels is not kept."""
+    import fasttext
+    import numpy as np
+
+    from quality_models import quality
+
+    real, calls = fasttext.train_supervised, []
+
+    def broken_first(**kw):
+        model = real(**kw)
+        calls.append(kw)
+        if len(calls) == 1:
+            out = model.get_output_matrix()
+            out[:] = np.nan
+            model.set_matrices(model.get_input_matrix(), out)
+        return model
+    monkeypatch.setattr(fasttext, "train_supervised", broken_first)
+    data = tmp_path / "train.txt"
+    data.write_text("".join(f"__label__{'hq' if i % 2 else 'lq'} {'good words here' if i % 2 else 'buy now'}\n"
+                            for i in range(200)))
+    model = quality._train_supervised(fasttext, str(data), tries=2, probe=["good words here", "buy now"])
+    assert len(calls) == 2 and quality.healthy(model, ["good words here", "buy now"])
