@@ -173,5 +173,21 @@ def test_a_trained_model_with_a_broken_softmax_is_trained_again(tmp_path, monkey
     data = tmp_path / "train.txt"
     data.write_text("".join(f"__label__{'hq' if i % 2 else 'lq'} {'good words here' if i % 2 else 'buy now'}\n"
                             for i in range(200)))
-    model = quality._train_supervised(fasttext, str(data), tries=2, probe=["good words here", "buy now"])
-    assert len(calls) == 2 and quality.healthy(model, ["good words here", "buy now"])
+    model = quality._train_supervised(fasttext, str(data), tries=2, probe=PROBE)
+    assert len(calls) == 2 and quality.healthy(model, PROBE)
+
+
+PROBE = [("hq", "good words here"), ("lq", "buy now")]
+
+
+def test_a_model_confidently_wrong_on_its_examples_is_not_healthy(tmp_path):
+    import fasttext
+
+    from quality_models import quality
+
+    data = tmp_path / "train.txt"
+    data.write_text("".join(f"__label__{'hq' if i % 2 else 'lq'} {'good words here' if i % 2 else 'buy now'}\n"
+                            for i in range(200)))
+    model = quality._train_supervised(fasttext, str(data), probe=PROBE)
+    swapped = [("lq", "good words here"), ("hq", "buy now")]
+    assert quality.healthy(model, PROBE) and not quality.healthy(model, swapped)
