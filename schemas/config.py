@@ -141,24 +141,31 @@ CLEAN_RULES = {
     "gopher_top_2gram": _rule("top_2gram_frac", hi=0.2, **_SPACE),
     "gopher_top_3gram": _rule("top_3gram_frac", hi=0.18, **_SPACE),
     "gopher_top_4gram": _rule("top_4gram_frac", hi=0.16, **_SPACE),
-    "gopher_dup_5gram": _rule("dup_5gram_frac", hi=0.15, **_SPACE),
-    "gopher_dup_6gram": _rule("dup_6gram_frac", hi=0.14, **_SPACE),
-    "gopher_dup_7gram": _rule("dup_7gram_frac", hi=0.13, **_SPACE),
-    "gopher_dup_8gram": _rule("dup_8gram_frac", hi=0.12, **_SPACE),
-    "gopher_dup_9gram": _rule("dup_9gram_frac", hi=0.11, **_SPACE),
-    "gopher_dup_10gram": _rule("dup_10gram_frac", hi=0.10, **_SPACE),
+    # twice Gopher's (0.15 ... 0.10): documentation repeats its code and output (bench/clean_eval.py)
+    "gopher_dup_5gram": _rule("dup_5gram_frac", hi=0.30, **_SPACE),
+    "gopher_dup_6gram": _rule("dup_6gram_frac", hi=0.28, **_SPACE),
+    "gopher_dup_7gram": _rule("dup_7gram_frac", hi=0.26, **_SPACE),
+    "gopher_dup_8gram": _rule("dup_8gram_frac", hi=0.24, **_SPACE),
+    "gopher_dup_9gram": _rule("dup_9gram_frac", hi=0.22, **_SPACE),
+    "gopher_dup_10gram": _rule("dup_10gram_frac", hi=0.20, **_SPACE),
     # C4 (Raffel et al. 2020) document rules and boilerplate lines
     "c4_lorem_ipsum": _rule("has_lorem_ipsum", hi=0),
-    "c4_curly_bracket": _rule("has_curly_bracket", hi=0),
+    # C4 dropped code with it; this corpus keeps technical prose and code-bearing pages
+    "c4_curly_bracket": _rule("has_curly_bracket", hi=0, enabled=False),
+    # off: Gopher's 50 words already stop tiny pages; this also drops short documentation pages
+    "c4_min_sentences": _rule("n_sentences", 5, **_SPACE, enabled=False),
+    # not C4's: C4 removes javascript/policy lines; this drops pages made mostly of them
     "c4_boilerplate_lines": _rule("boilerplate_line_frac", hi=0.4),
     # FineWeb line rules (Penedo et al. 2024)
     "fineweb_line_punct": _rule("line_punct_frac", 0.12),
     "fineweb_short_lines": _rule("short_line_frac", hi=0.67),
     "fineweb_newline_ratio": _rule("newline_word_ratio", hi=0.3),
+    # off: 0.01 drops 30% of real documentation (repeated commands, output, attributions)
+    "fineweb_char_dup_ratio": _rule("char_dup_ratio", hi=0.01, enabled=False),
     # Chinese/Japanese: characters, not whitespace words
     "cjk_min_chars": _rule("n_chars", 80, **_CJK),
     "cjk_max_chars": _rule("n_chars", hi=300000, **_CJK),
-    "cjk_char_frac": _rule("cjk_char_frac", 0.2, **_CJK),
+    "cjk_char_frac": _rule("cjk_char_frac", 0.1, **_CJK),        # technical Japanese/Chinese: ~15% at the 5th pct
     "cjk_punct_frac": _rule("cjk_punct_frac", 0.005, 0.25, **_CJK),
     "cjk_repeated_chars": _rule("max_char_run", hi=10, **_CJK),
     "cjk_top_char": _rule("top_char_frac", hi=0.2, **_CJK),

@@ -12,7 +12,9 @@ from pipelines.clean.rules import failed, rules_from_config
 from pipelines.clean.signals import measure
 from quality_models.training_data import load_texts
 
-RULES = rules_from_config(load_config("sample")["clean"]["rules"])
+RULES_SPEC = load_config("sample")["clean"]["rules"]
+RULES = rules_from_config(RULES_SPEC)
+ALL_RULES = rules_from_config({k: {**v, "enabled": True} for k, v in RULES_SPEC.items()})   # the off ones too
 TEXTS = load_texts()
 CLEAN_EN = "\n\n".join(TEXTS["en"][10:16])
 CLEAN_ZH = "\n\n".join(TEXTS["zh"][10:16])
@@ -20,8 +22,8 @@ EN_SENT = ("The installer asks a few questions about the network and the disks, 
            "system to the target partition so that the machine can boot on its own. ")
 
 
-def fails(text: str, lang: str) -> list[str]:
-    return failed(RULES, measure(text, lang), lang)
+def fails(text: str, lang: str, rules=RULES) -> list[str]:
+    return failed(rules, measure(text, lang), lang)
 
 
 def test_clean_documents_pass_every_rule():
@@ -55,6 +57,9 @@ CRAFTED = {
     "fineweb_line_punct": ("\n".join(f"heading number {i} without any final stop sign here" for i in range(30)), "en"),
     "fineweb_short_lines": ("\n".join(["Home", "News", "Contact", "Shop", "About"] * 10) + "\n" + CLEAN_EN, "en"),
     "fineweb_newline_ratio": ("\n".join(f"word{i}." for i in range(120)), "en"),
+    "fineweb_char_dup_ratio": (CLEAN_EN + "\n\nRead the installation manual before you start.\n\n"
+                               "Read the installation manual before you start.", "en"),
+    "c4_min_sentences": (" ".join(["the installer and the kernel"] * 12) + ". It boots.\n\nThat is all.", "en"),
     "cjk_min_chars": ("这是一个很短的中文句子。", "zh"),
     "cjk_char_frac": ("这是中文。" + "latin text that dominates this document " * 20, "zh"),
     "cjk_punct_frac": ("中文文本没有任何标点符号" * 30, "zh"),
@@ -67,12 +72,18 @@ CRAFTED = {
 @pytest.mark.parametrize("rule", sorted(CRAFTED))
 def test_each_rule_fires_on_its_crafted_document(rule):
     text, lang = CRAFTED[rule]
-    assert rule in fails(text, lang), (rule, {k: v for k, v in measure(text, lang).items()})
+    assert rule in fails(text, lang, ALL_RULES), (rule, {k: v for k, v in measure(text, lang).items()})
+
+
+def test_code_bearing_prose_passes_the_default_rules():
+    code = "Put this in the boot loader's configuration:\n\nmenuentry 'Debian' { linux /vmlinuz root=/dev/sda1 }"
+    assert fails(CLEAN_EN + "\n\n" + code, "en") == []
+    assert "c4_curly_bracket" in fails(CLEAN_EN + "\n\n" + code, "en", ALL_RULES)
 
 
 def test_every_configured_rule_has_a_crafted_case_or_shares_a_signal():
-    tested_signals = {r.signal for r in RULES if r.name in CRAFTED}
-    untested = [r.name for r in RULES if r.name not in CRAFTED and r.signal not in tested_signals]
+    tested_signals = {r.signal for r in ALL_RULES if r.name in CRAFTED}
+    untested = [r.name for r in ALL_RULES if r.name not in CRAFTED and r.signal not in tested_signals]
     # the remaining Gopher n-gram and repetition rules measure the same family as tested ones
     assert set(untested) <= {"gopher_top_3gram", "gopher_top_4gram", "gopher_dup_6gram", "gopher_dup_7gram",
                               "gopher_dup_8gram", "gopher_dup_9gram", "gopher_dup_10gram", "gopher_dup_para_chars",
