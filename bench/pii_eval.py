@@ -58,6 +58,9 @@ def main() -> int:
         print(f"{t:<16}{r['gold']:>6}{fmt(r['recall']):>9}{fmt(r['precision']):>11}")
     print(f"{'all':<16}{rep['entities']:>6}{rep['recall']:>9.3f}{rep['precision']:>11.3f}   "
           f"chars covered by any redaction: {rep['char_coverage']:.3f}   ({rep['documents']} documents)")
+    print("recall by language: " + ", ".join(f"{la} {v:.3f}" for la, v in rep["recall_by_lang"].items()))
+    print("by type and language: " + ", ".join(f"{k} {v['recall']:.2f} ({v['gold']})"
+                                               for k, v in rep["recall_by_type_lang"].items()))
     for t in TYPES:
         for m in rep["types"][t]["misses"]:
             print(f"  miss {t}: {m}")

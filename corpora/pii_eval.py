@@ -327,13 +327,17 @@ def score(examples: list[dict], preds: list[list[dict]]) -> dict:
     per = {t: {"gold": 0, "found": 0, "predicted": 0, "correct": 0, "misses": [], "false_positives": []}
            for t in TYPES}
     gold_chars = covered_chars = 0
+    by_lang: dict[tuple[str, str], list[int]] = {}            # (type, lang) -> [gold, found]
     for ex, pr in zip(examples, preds):
         text = ex["text"]
         for g in ex["entities"]:
             st = per[g["type"]]
             st["gold"] += 1
+            lang_st = by_lang.setdefault((g["type"], ex["lang"]), [0, 0])
+            lang_st[0] += 1
             if any(p["type"] == g["type"] and p["start"] < g["end"] and g["start"] < p["end"] for p in pr):
                 st["found"] += 1
+                lang_st[1] += 1
             else:
                 got = [p["type"] for p in pr if p["start"] < g["end"] and g["start"] < p["end"]]
                 st["misses"].append(f"{ex['id']}: {text[max(0, g['start'] - 12):g['end'] + 4]!r}"
@@ -360,6 +364,11 @@ def score(examples: list[dict], preds: list[list[dict]]) -> dict:
         report["types"][t] = {"gold": st["gold"], "recall": st["found"] / st["gold"] if st["gold"] else None,
                               "precision": st["correct"] / st["predicted"] if st["predicted"] else None,
                               "misses": st["misses"], "false_positives": st["false_positives"]}
+    report["recall_by_lang"] = {
+        lang: sum(v[1] for (t, la), v in by_lang.items() if la == lang)
+        / sum(v[0] for (t, la), v in by_lang.items() if la == lang) for lang in sorted({la for _, la in by_lang})}
+    report["recall_by_type_lang"] = {f"{t}/{la}": {"gold": v[0], "recall": v[1] / v[0]}
+                                     for (t, la), v in sorted(by_lang.items())}
     report["recall"] = total["found"] / total["gold"] if total["gold"] else 0.0
     report["precision"] = total["correct"] / total["predicted"] if total["predicted"] else 0.0
     report["char_coverage"] = covered_chars / gold_chars if gold_chars else 0.0

@@ -1,7 +1,13 @@
 """Clean stage: bronze.documents -> silver.documents (+ silver.text_signals, ops.rejects).
 
-    lakehouse clean [--dataset NAME ...]
+    lakehouse clean [--dataset NAME ...] [--reapply]
     spark-submit jobs/clean.py --profile cluster
+
+--reapply decides every cleaned document again from silver.text_signals after a rule,
+threshold or language change (pipelines/clean/reapply.py): no model runs; newly passing
+documents get their text back from bronze into silver.documents (dedup, pii and tokenize
+then take them as new), newly failing ones are rejected and leave silver.documents,
+silver.minhash, silver.redacted_documents and gold.tokens. The change is a run of its own.
 
 Incremental: only bronze rows without a row in silver.text_signals are read. Each is
 extracted, normalized, language-identified, measured and quality-scored on executors, then
@@ -20,9 +26,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.entry import run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
+from pipelines.clean.reapply import DECISION, NOT_RULES, STORED, rebuild_fn, redecide_fn
 from pipelines.clean.refine import INPUT_COLUMNS, OUTCOME, context_from_config, refine_fn
 from quality_models.models import lid_path
 from quality_models.quality import model_path
@@ -108,8 +115,115 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
     return summary
 
 
+# where a document that clean rejects on re-decision must leave (table, extra condition)
+DOWNSTREAM = (("silver.documents", None), ("silver.minhash", None), ("silver.redacted_documents", None),
+              ("gold.tokens", "t.modality = 'text'"))
+
+
+def run_reapply(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    """Decide every cleaned document again from its stored signals (module docstring)."""
+    with StageRun(lake, STAGE, cfg, {"datasets": datasets, "reapply": True}) as run:
+        run.inputs("silver.text_signals")
+        ctx = context_from_config(cfg, run.run_id, pipeline_version(), run.started_at, lid_model="", quality_model="")
+        required = frozenset(r.signal for r in ctx.rules)
+        if not lake.exists("silver.text_signals"):
+            run.count(rows_in=0, kept=0, rejected=0)
+            return {"run_id": run.run_id, "rows_in": 0}
+        ts = lake.read("silver.text_signals")
+        if datasets:
+            ts = ts.where(F.col("dataset").isin(datasets))
+        missing = F.array_except(F.array(*[F.lit(k) for k in sorted(required)]), F.map_keys("signals"))
+        ts = (ts.where(F.col("reason").isNull() | ~F.col("reason").isin(*NOT_RULES))
+              .select("doc_id", *STORED, F.col("reason").alias("old"), (F.size(missing) == 0).alias("complete"))
+              .persist(StorageLevel.MEMORY_AND_DISK))
+        timer = Timer(run)
+        try:
+            rows_in = ts.count()
+            light = (ts.where("complete").select("doc_id", "lang", "lang_score", "signals")
+                     .mapInArrow(redecide_fn(ctx), from_arrow_schema(DECISION)))
+            # the text is needed again where the signals are an older version's, or where a reject now passes
+            need = ts.where(~F.col("complete")).select("doc_id").unionByName(
+                light.join(ts.select("doc_id", "old"), "doc_id").where("old IS NOT NULL AND reason IS NULL")
+                .select("doc_id"))
+            bronze = lake.read("bronze.documents").select(*INPUT_COLUMNS).join(need, "doc_id", "left_semi")
+            rebuilt = (bronze.join(ts.select("doc_id", *STORED), "doc_id")
+                       .mapInArrow(rebuild_fn(ctx, required), from_arrow_schema(OUTCOME))
+                       .persist(StorageLevel.MEMORY_AND_DISK))
+            rb = rebuilt.select("doc_id", F.lit(True).alias("rb"), F.col("reason").alias("rb_reason"),
+                                F.col("detail").alias("rb_detail"), F.col("signals").alias("rb_signals"))
+            was_rebuilt = F.col("rb").isNotNull()
+            final = (ts.select("doc_id", "old", "signals", "complete").join(light, "doc_id", "left")
+                     .join(rb, "doc_id", "left")
+                     .select("doc_id", "old",
+                             F.when(was_rebuilt, F.col("rb_reason")).otherwise(F.col("reason")).alias("new"),
+                             F.when(was_rebuilt, F.col("rb_detail")).otherwise(F.col("detail")).alias("detail"),
+                             F.when(~F.col("complete"), F.col("rb_signals"))
+                             .otherwise(F.col("signals")).alias("signals"),
+                             (~F.col("complete")).alias("remeasured"))
+                     .persist(StorageLevel.MEMORY_AND_DISK).localCheckpoint())   # the writes change its inputs
+            with timer("redecide_seconds"):
+                kind = (F.when(F.col("old").isNotNull() & F.col("new").isNull(), "admitted")
+                        .when(F.col("old").isNull() & F.col("new").isNotNull(), "newly_rejected")
+                        .when(F.col("old") != F.col("new"), "reason_changed").otherwise("unchanged"))
+                final = final.withColumn("change", kind)
+                counts = {(r["change"], r["remeasured"]): r["count"]
+                          for r in final.groupBy("change", "remeasured").count().collect()}
+            n = {k: sum(v for (c, _), v in counts.items() if c == k) for k in
+                 ("admitted", "newly_rejected", "reason_changed", "unchanged")}
+            changed = final.where("change <> 'unchanged'")
+            lineage = lake.read("bronze.documents").select("doc_id", "source_uri", "source_record", "dataset")
+            with timer("write_seconds"):
+                admitted = rebuilt.join(changed.where("change = 'admitted'").select("doc_id"), "doc_id", "left_semi")
+                _, kept_now = lake.insert_counted("silver.documents", admitted.drop("signals", "reason", "detail"),
+                                                  n["admitted"])
+                gone = (changed.where("change IN ('admitted', 'reason_changed')")
+                        .select("doc_id", F.col("old").alias("reason")))
+                lake.delete_matching("ops.rejects", gone, on=("doc_id", "reason"), where=f"t.stage = '{STAGE}'")
+                new_rejects = changed.where("change IN ('newly_rejected', 'reason_changed')").join(lineage, "doc_id")
+                rejected_now = write_rejects(lake, reject_rows(new_rejects, STAGE, run.run_id, "new", "detail"),
+                                             n["newly_rejected"] + n["reason_changed"], STAGE)
+                dropped = changed.where("change = 'newly_rejected'").select("doc_id")
+                for table, where in DOWNSTREAM:
+                    run.metric(f"deleted.{table}", lake.delete_matching(table, dropped, on=("doc_id",), where=where))
+                run.expect("silver.documents without the newly rejected", 0,
+                           lake.read("silver.documents").join(dropped, "doc_id", "left_semi").count())
+                run.expect("clean rejects of the admitted", 0, lake.read("ops.rejects").where(F.col("stage") == STAGE)
+                           .join(changed.where("change = 'admitted'"), "doc_id", "left_semi").count())
+                decision = F.when(F.col("new").isNull(), "kept").otherwise("rejected").alias("decision")
+                upd = final.where("change <> 'unchanged' OR remeasured").select(
+                    "doc_id", decision, F.col("new").alias("reason"), "signals")
+                lake.merge_update("silver.text_signals", upd, ["decision", "reason", "signals"])
+            # every re-decided document is now in silver.documents or has a clean reject, counted there
+            ids = ts.select("doc_id")
+            kept_after = ids.join(lake.read("silver.documents").select("doc_id"), "doc_id", "left_semi").count()
+            rejected_after = ids.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"),
+                                      "doc_id", "left_semi").count() if lake.exists("ops.rejects") else 0
+        finally:
+            for df in (ts, rebuilt, final):
+                df.unpersist()
+        for k, v in n.items():
+            run.metric(f"reapply.{k}", v)
+        run.metric("reapply.remeasured", sum(v for (_, r), v in counts.items() if r))
+        run.expect("newly admitted documents in silver.documents", n["admitted"], kept_now)
+        run.expect("new clean rejects", n["newly_rejected"] + n["reason_changed"], rejected_now)
+        run.count(rows_in=rows_in, kept=kept_after, rejected=rejected_after, written=kept_now)
+        summary = {"run_id": run.run_id, "rows_in": rows_in, **n, "kept": kept_after, "rejected": rejected_after,
+                   "remeasured": int(run.metrics["reapply.remeasured"])}
+    log.info("clean --reapply done: %s", summary)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
-    return dataset_stage_main("clean", __doc__, run_clean, argv)
+    from jobs.common.entry import common_parser, open_lake
+
+    ap = common_parser("lakehouse clean", __doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
+    ap.add_argument("--reapply", action="store_true", help="decide cleaned documents again from their stored "
+                                                           "signals (after a rule or threshold change)")
+    args = ap.parse_args(argv)
+    cfg, spark, lake = open_lake(args, "lakehouse-clean")
+    print((run_reapply if args.reapply else run_clean)(spark, lake, cfg, args.dataset))
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """PII and license stage: silver.documents -> silver.redacted_documents (what tokenize reads).
 
-    lakehouse pii [--dataset NAME ...]
+    lakehouse pii [--dataset NAME ...] [--reapply]
 
 Takes the documents dedup kept that this stage has not seen (no silver.redacted_documents
 row, no pii reject). Documents whose license is off `license.allow` (unless their
@@ -11,6 +11,12 @@ redact with a `<|pii_*|>` placeholder, keep (audit only) or drop the document; s
 the density limit (`pii.density`). Found spans go to silver.pii_audit (offsets, scores,
 recognizer, salted hashes; never values), rejects to ops.rejects, kept documents to
 silver.redacted_documents, written last.
+
+--reapply first decides the license gate again for every document the stage has decided,
+under the current `license` policy (a changed allow-list or per-dataset override): license
+rejects it now lets through are lifted (and analysed by the run that follows), documents it
+now refuses are rejected and leave silver.redacted_documents and gold.tokens, and a changed
+license_status is updated. That is a run of its own; the usual run follows.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.entry import run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.pii.license import license_policy
@@ -118,8 +124,88 @@ def run_pii(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | No
     return summary
 
 
+LICENSE_REASONS = ("license_unknown", "license_not_allowed", "robots_optout")
+
+
+def reapply_license(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    """The license gate decided again for the documents the stage has decided (module docstring)."""
+    from pipelines.pii.license import decide_license
+
+    lic = license_policy(cfg)
+    with StageRun(lake, STAGE, cfg, {"datasets": datasets, "reapply": True}) as run:
+        run.inputs(OUT)
+        docs = lake.read("silver.documents")
+        if datasets:
+            docs = docs.where(F.col("dataset").isin(datasets))
+        tags = robots_tags(lake)
+        docs = docs.select("doc_id", "license", "dataset", "source_uri", "source_record")
+        if tags is not None:
+            docs = docs.join(tags, "doc_id", "left")
+        else:
+            docs = docs.withColumn("robots_tag", F.lit(None).cast("string"))
+        status, reason, detail = decide_license(F.col("robots_tag"), lic)
+        old = (lake.read("ops.rejects").where((F.col("stage") == STAGE) & F.col("reason").isin(*LICENSE_REASONS))
+               .select("doc_id", F.col("reason").alias("old")) if lake.exists("ops.rejects") else None)
+        red = lake.read(OUT).select("doc_id", F.col("license_status").alias("old_status")) if lake.exists(OUT) else None
+        d = docs.select("*", status.alias("status"), reason.alias("new"), detail.alias("detail"))
+        d = d.join(old, "doc_id", "left") if old is not None else d.withColumn("old", F.lit(None).cast("string"))
+        d = (d.join(red, "doc_id", "left") if red is not None
+             else d.withColumn("old_status", F.lit(None).cast("string")))
+        change = (F.when(F.col("old").isNotNull() & F.col("new").isNull(), "lifted")
+                  .when(F.col("old").isNotNull() & (F.col("old") != F.col("new")), "reason_changed")
+                  .when(F.col("old_status").isNotNull() & F.col("new").isNotNull(), "revoked")
+                  .when(F.col("old_status").isNotNull() & (F.col("old_status") != F.col("status")), "relabelled")
+                  .otherwise("unchanged"))
+        # checkpointed: the writes below change the tables it is computed from
+        d = (d.where(F.col("old").isNotNull() | F.col("old_status").isNotNull()).withColumn("change", change)
+             .persist(StorageLevel.MEMORY_AND_DISK).localCheckpoint())
+        try:
+            rows_in = d.count()
+            n = {k: 0 for k in ("lifted", "reason_changed", "revoked", "relabelled", "unchanged")}
+            n.update({r["change"]: r["count"] for r in d.groupBy("change").count().collect()})
+            changed = d.where("change <> 'unchanged'")
+            lake.delete_matching("ops.rejects", changed.where("change IN ('lifted', 'reason_changed')")
+                                 .select("doc_id", F.col("old").alias("reason")), on=("doc_id", "reason"),
+                                 where=f"t.stage = '{STAGE}'")
+            rej = reject_rows(changed.where("change IN ('reason_changed', 'revoked')"), STAGE, run.run_id, "new",
+                              "detail")
+            rejected_now = write_rejects(lake, rej, n["reason_changed"] + n["revoked"], STAGE)
+            revoked = changed.where("change = 'revoked'").select("doc_id")
+            run.metric("deleted.silver.redacted_documents", lake.delete_matching(OUT, revoked, on=("doc_id",)))
+            run.metric("deleted.gold.tokens", lake.delete_matching("gold.tokens", revoked, on=("doc_id",),
+                                                                   where="t.modality = 'text'"))
+            if n["relabelled"]:
+                lake.merge_update(OUT, changed.where("change = 'relabelled'")
+                                  .select("doc_id", F.col("status").alias("license_status")), ["license_status"])
+            ids = d.select("doc_id")
+            kept = ids.join(lake.read(OUT).select("doc_id"), "doc_id", "left_semi").count() if lake.exists(OUT) else 0
+            rejected = ids.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id",
+                                "left_semi").count()
+        finally:
+            d.unpersist()
+        for k, v in n.items():
+            run.metric(f"reapply.{k}", v)
+        run.expect("new license rejects", n["reason_changed"] + n["revoked"], rejected_now)
+        # the lifted are neither kept nor rejected now: the run that follows analyses them
+        run.count(rows_in=rows_in, kept=kept, rejected=rejected, skipped=n["lifted"])
+        summary = {"run_id": run.run_id, "rows_in": rows_in, **n, "kept": kept, "rejected": rejected}
+    log.info("pii --reapply done: %s", summary)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
-    return dataset_stage_main(STAGE, __doc__, run_pii, argv)
+    from jobs.common.entry import common_parser, open_lake
+
+    ap = common_parser(f"lakehouse {STAGE}", __doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
+    ap.add_argument("--reapply", action="store_true", help="decide the license gate again under the current "
+                                                           "license policy, then run as usual")
+    args = ap.parse_args(argv)
+    cfg, spark, lake = open_lake(args, f"lakehouse-{STAGE}")
+    if args.reapply:
+        print(reapply_license(spark, lake, cfg, args.dataset))
+    print(run_pii(spark, lake, cfg, args.dataset))
+    return 0
 
 
 if __name__ == "__main__":

@@ -159,6 +159,8 @@ TOOLS: list[Tool] = [
     Tool("nightly", "every stage in order over what arrived since the last successful run", "jobs.nightly"),
     Tool("report", "a static HTML data dashboard of the lake (plots of runs, drops, tokens, PII)", "jobs.report"),
     Tool("lineage", "the story of a document or an export shard, from the Delta tables", "jobs.lineage"),
+    Tool("review", "a static HTML page of a random sample of a stage's decisions, for a person to check",
+         "jobs.review"),
     Tool("sql", "run Delta SQL against the lake", "jobs.sql"),
     Tool("sample", "generate the sample corpus and run the pipeline on it", "jobs.sample"),
     Tool("config", "show the merged config and where each value came from", "jobs.config"),

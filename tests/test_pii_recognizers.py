@@ -101,3 +101,35 @@ def test_ner_model_plugs_in_by_path(tmp_path):
     assert any(r.name == "SpacyRecognizer" for r in eng.registry.recognizers)
     with pytest.raises(ValueError, match="no model for"):
         build_analyzer(spacy_model=(("en", paths["en"]),))
+
+
+def test_phone_shaped_numbers_after_a_phone_word_or_in_a_national_format(engine):
+    """Numbers libphonenumber calls invalid are still redacted where a reader sees a phone
+    number: after Phone/Tel/电话/手机..., or written in a major country's format."""
+    import phonenumbers
+
+    cases = [("Phone: 555-0134", "555-0134"), ("Tel.: +49 (0)30 901820-0", "+49 (0)30 901820-0"),
+             ("电话：021-5555 0000", "021-5555 0000"), ("Téléphone : 01 99 99 99 99", "01 99 99 99 99"),
+             ("call (212) 555-0199 today", "(212) 555-0199"), ("office +44 20 0000 0000.", "+44 20 0000 0000"),
+             ("携帯 090-0000-0000", "090-0000-0000"), ("请拨打 400-000-0000", "400-000-0000")]
+    invalid = 0
+    for text, number in cases:
+        assert ("PHONE_NUMBER", number) in found(engine, text, "en", 0.4), text
+        try:
+            invalid += not phonenumbers.is_valid_number(phonenumbers.parse(number, "US"))
+        except phonenumbers.NumberParseException:
+            invalid += 1
+    assert invalid >= 5                       # most of them libphonenumber would not have flagged
+
+
+def test_dates_versions_and_passwd_lines_are_not_pii(engine):
+    quiet = ["Released 08.05.2023, updated 2023-05-08 10:30:00 and 2023/05/08.",
+             "Upgrade to version 3.11.2-6+deb12u9 (kernel 6.1.0.18) on 20230508.",
+             "passwd: files systemd", "passwd: all authentication tokens updated successfully",
+             "Password: ********", "password: <your password>", "api_key = ${OPENAI_API_KEY}",
+             "root:x:0:0:root:/root:/bin/bash", "Page 12 of 345, lines 100-2000, port 8080"]
+    for text in quiet:
+        assert not found(engine, text, "en", 0.4), text
+    # ... while a phone next to a date, and a real password line, still are
+    hits = found(engine, "Updated 2023-05-08. Phone: +1 415 555 0100. password=Tr0ub4dor&3", "en", 0.4)
+    assert ("PHONE_NUMBER", "+1 415 555 0100") in hits and ("SECRET", "password=Tr0ub4dor&3") in hits

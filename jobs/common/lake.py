@@ -283,6 +283,20 @@ class Lake:
         return (self._metric_since(name, before, "numTargetRowsUpdated"),
                 self._metric_since(name, before, "numTargetRowsInserted"))
 
+    def delete_matching(self, name: str, df: DataFrame, on: tuple[str, ...] | None = None,
+                        where: str | None = None) -> int:
+        """Delete the table's rows matching df on `on` (default the table's keys) and, if given,
+        the SQL condition `where` over the table (`t.`); returns the rows deleted (0 when the
+        table does not exist). Idempotent."""
+        if not self.exists(name):
+            return 0
+        keys = on or self.ensure(name).keys
+        cond = " AND ".join([f"t.{k} = s.{k}" for k in keys] + ([f"({where})"] if where else []))
+        before = self.version(name)
+        (DeltaTable.forPath(self.spark, self.path(name)).alias("t").merge(df.select(*keys).distinct().alias("s"), cond)
+         .whenMatchedDelete().execute())
+        return self._metric_since(name, before, "numTargetRowsDeleted")
+
     def append(self, name: str, df: DataFrame) -> None:
         self.ensure(name)
         self.conform(name, df).write.format("delta").mode("append").save(self.path(name))

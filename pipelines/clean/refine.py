@@ -73,10 +73,8 @@ def tier_of(score: float, tiers: dict) -> str:
     return "high" if score >= tiers["high"] else "mid" if score >= tiers["mid"] else "low"
 
 
-def decide(text: str, lang: str, lang_score: float, signals: dict, ctx: CleanContext) -> tuple[str | None, str | None]:
-    """(reason, detail) for a rejected document, (None, None) for a kept one."""
-    if not text.strip():
-        return "extraction_empty", "no main text left after extraction and normalization"
+def decide_signals(lang: str, lang_score: float, signals: dict, ctx: CleanContext) -> tuple[str | None, str | None]:
+    """(reason, detail) from stored measurements alone: language checks, then the rules."""
     if lang_score < ctx.lid_min_score:
         return "lang_low_confidence", f"{lang} at {lang_score:.2f} < {ctx.lid_min_score}"
     if ctx.languages and lang not in ctx.languages:
@@ -87,6 +85,13 @@ def decide(text: str, lang: str, lang_score: float, signals: dict, ctx: CleanCon
         detail = ", ".join(f"{n}: {by_name[n].signal}={signals[by_name[n].signal]:.3g}" for n in fails)
         return fails[0], detail
     return None, None
+
+
+def decide(text: str, lang: str, lang_score: float, signals: dict, ctx: CleanContext) -> tuple[str | None, str | None]:
+    """(reason, detail) for a rejected document, (None, None) for a kept one."""
+    if not text.strip():
+        return "extraction_empty", "no main text left after extraction and normalization"
+    return decide_signals(lang, lang_score, signals, ctx)
 
 
 def refine_rows(rows: list[dict], ctx: CleanContext) -> list[dict]:

@@ -89,7 +89,8 @@ class ContextRecognizer(PatternRecognizer):
     def validate_result(self, pattern_text: str):
         if self.validator is None:
             return None
-        return bool(self.validator(pattern_text))
+        ok = self.validator(pattern_text)
+        return None if ok is None else bool(ok)     # None: no verdict, the pattern's score stands
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
         results = super().analyze(text, entities, nlp_artifacts=None, regex_flags=regex_flags)
@@ -99,6 +100,28 @@ class ContextRecognizer(PatternRecognizer):
             if any(w in before for w in self.words):
                 r.score = min(1.0, r.score + self.boost)
         return results
+
+
+_PLACEHOLDER = re.compile(r"^(?:<[^>]*>?|\$\{?\w+\}?|\{\{.*|%\w|\[.*\]?|\*+|x+|\.+|-+|_+|"
+                          r"(?:your|my|the|new|old|some)[-_ ]?\w*|password|passwd|secret|changeme|example\w*)$",
+                          re.I)
+
+
+def secret_plausible(match: str) -> bool | None:
+    """False for a KEY = value match whose value cannot be a secret: a placeholder (<password>,
+    ${TOKEN}, ****, your_password), a path or an /etc/passwd field list, or a single character
+    class (lower, upper, digit, symbol) under 16 characters. None (no verdict: the pattern's
+    score stands) otherwise, and for matches without an assignment (AKIA..., ghp_...)."""
+    m = re.search(r"[:=：]", match)
+    if not m or match.startswith("-----") or "://" in match:
+        return None
+    value = match[m.end():].strip().strip("'\"")
+    if not value or _PLACEHOLDER.match(value) or len(set(value)) <= 2 or value.startswith(("/", "~/", "./")):
+        return False
+    if re.match(r"[^:\s]*:\d+:\d+:", value) or re.fullmatch(r"x:\d+:\d+:.*", value):
+        return False
+    classes = sum(bool(re.search(rx, value)) for rx in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    return None if classes >= 2 or len(value) >= 16 else False
 
 
 # (entity, [(name, regex, score)], context words, validator)
@@ -112,12 +135,16 @@ SPECS = [
      ["电话", "座机", "传真", "联系", "tel", "phone", "fax"], None),
     ("BANK_CARD", [("bank_card", r"(?<!\d)62\d{2}(?:[- ]?\d{4}){2,3}(?:[- ]?\d{1,3})?(?!\d)", 0.5)],
      ["银行卡", "卡号", "账号", "账户", "储蓄卡", "信用卡", "card", "account"], luhn_valid),
-    ("CN_PASSPORT", [("cn_passport", r"(?<![0-9A-Za-z])(?:[EGDSP]\d{8}|E[A-HJ-NP-Z]\d{7})(?![0-9A-Za-z])", 0.2)],
-     ["护照", "passport"], None),
+    ("CN_PASSPORT", [("cn_passport", r"(?<![0-9A-Za-z])(?:[CEGDSP]\d{8}|E[A-HJ-NP-Z]\d{7})(?![0-9A-Za-z])", 0.2)],
+     ["护照", "通行证", "passport"], None),
     ("HK_ID", [("hk_id", r"(?<![0-9A-Za-z])[A-Z]{1,2}\d{6}\([0-9A]\)", 0.5)],
      ["香港身份证", "身份证", "hkid", "hong kong identity"], hk_id_valid),
     ("TW_ID", [("tw_id", r"(?<![0-9A-Za-z])[A-Z][12]\d{8}(?![0-9A-Za-z])", 0.5)],
      ["身分證", "身份证", "统一编号", "national id"], tw_id_valid),
+    # presidio's credit card pattern predates Mastercard's 2221-2720 range
+    ("CREDIT_CARD", [("mastercard_2_series",
+                      r"(?<!\d)2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)(?:[- ]?\d{4}){3}(?!\d)", 0.5)],
+     ["card", "卡"], luhn_valid),
     ("EMAIL", [("email", r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}"
                          r"(?![A-Za-z0-9-])", 0.85),
                # obfuscated against scrapers: name [at] host [dot] com, name（at）host.com
@@ -125,18 +152,30 @@ SPECS = [
                 r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]* ?(?i:\[at\]|\(at\)|（at）|\{at\}|<at>)"
                 r" ?(?:[A-Za-z0-9-]+ ?(?i:\.|\[dot\]|\(dot\)|（dot）) ?)+[A-Za-z]{2,24}(?![A-Za-z0-9-])", 0.6)],
      ["邮箱", "电邮", "email", "e-mail", "mail"], None),
-    ("URL_CREDENTIALS", [("url_creds", r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]+:[^\s:/@]+@[^\s/]+", 0.9)], [], None),
+    ("URL_CREDENTIALS", [("url_creds", r"\b[a-z][a-z0-9+.-]{1,15}://[^\s:/@]*:[^\s:/@]+@[^\s/]+", 0.9)], [], None),
     ("SECRET", [("aws_key", r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])", 0.9),
                 ("private_key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP )?PRIVATE KEY(?: BLOCK)?-----", 0.95),
                 ("github_token", r"\bgh[pousr]_[A-Za-z0-9]{36}\b", 0.9),
+                ("github_fine_grained", r"\bgithub_pat_[A-Za-z0-9_]{60,}", 0.9),
+                ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0.8),
                 ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", 0.9),
                 ("openai_like_key", r"(?<![A-Za-z0-9])sk[-_](?:proj-|live_|test_)?[A-Za-z0-9_-]{20,}", 0.85),
-                # KEY = value lines, the key name possibly prefixed (AWS_SECRET_ACCESS_KEY, OPENAI_API_KEY)
-                ("assigned_secret", r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_]*?(?:api[_-]?key|secret(?:[_-]?access)?[_-]?key|"
-                                    r"access[_-]?token|auth[_-]?token|client[_-]?secret|password|passwd)"
-                                    r"['\"]?\s*[:=]\s*['\"]?[^\s'\"]{8,}", 0.7),
-                ("assigned_secret_zh", r"(?:密码|密钥|口令|令牌)\s*[:：=]\s*[^\s，。；、]{6,}", 0.7)],
-     ["key", "token", "secret", "密钥", "密码"], None),
+                # vendors' token formats, after gitleaks' rules
+                ("vendor_token", r"(?<![A-Za-z0-9])(?:npm_[A-Za-z0-9]{36}|glpat-[A-Za-z0-9_-]{20}"
+                                 r"|[rs]k_(?:live|test|prod)_[A-Za-z0-9]{10,99}|SG\.[\w-]{16,32}\.[\w-]{16,64}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z]{34}"
+                                 r"|LTAI[A-Za-z0-9]{12,20}|AKID[A-Za-z0-9]{32}|dckr_pat_[A-Za-z0-9_-]{27}"
+                                 r"|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 0.9),
+                # KEY = value lines, the key name possibly prefixed (AWS_SECRET_ACCESS_KEY, OPENAI_API_KEY);
+                # `password "value"`, `password is value`, `API token value` where the value holds a digit;
+                # a value of 8-15 lower-case letters is a word
+                ("assigned_secret", r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_]*?(?:api[_ -]?(?:key|token)"
+                                    r"|secret(?:[_ -]?(?:access[_ -]?)?key)?|access[_ -]?(?:token|key)|auth[_-]?token"
+                                    r"|client[_-]?secret|private[_ -]?key(?:[_ -]?id)?|password|passwd)"
+                                    r"(?:['\"]?\s*[:=：]\s*['\"]?|\s+(?=['\"])|\s+(?:is\s+|was\s+)?(?=[^\s'\"]*\d))['\"]?"
+                                    r"(?-i:(?![a-z]{8,15}(?![^\s'\"])))[^\s'\"]{8,}", 0.7),
+                ("assigned_secret_zh", r"(?:密码|密钥|秘钥|口令|令牌|授权码|访问密钥)\s*(?:是|为)?\s*[:：=]?\s*"
+                                       r"(?=[^\s，。；、]*[A-Za-z0-9])[^\s，。；、]{6,}", 0.7)],
+     ["key", "token", "secret", "密钥", "密码"], secret_plausible),
 ]
 
 
@@ -145,19 +184,48 @@ def custom_recognizers(language: str) -> list[PatternRecognizer]:
             for entity, pats, ctx, validator in SPECS]
 
 
+# Dates and version numbers that libphonenumber would call phone numbers: 08.05.2023,
+# 2023-05-08 10:30, 20230508, 3.11.2-6, v12.4.0.1
+DATE_LIKE = re.compile(r"(?:(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
+                       r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)?\d{2}"
+                       r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+VERSION_LIKE = re.compile(r"v?\d{1,4}(?:\.\d{1,4}){2,}(?:[-+~][\w.+~-]*)?")
+VERSION_WORDS = ("version", "release", "build", "patch", "kernel", "v.", "版本")
+SECTION_WORDS = VERSION_WORDS + ("chapter", "section", "§")
+NANP = re.compile(r"\d{3}[-.]\d{3}[-.]\d{4}")                # 650.555.0123 is a phone, not a version
+# A phone-shaped number: optional +, groups of digits with one separator between groups
+PHONE_SHAPED = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d{1,5}\)?(?:(?: ?[-./] ?| )?\(?\d{1,5}\)?){1,6}(?![\w])")
+# Formats of the major countries, redacted without a context word (libphonenumber's
+# validity aside): +CC ..., (0xx) ..., NANP 415-555-0134 / (415) 555-0134, France 01 23 45 67 89,
+# Japan/Korea 090-1234-5678
+PHONE_FORMATS = re.compile(
+    r"\+[1-9]\d{0,2}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,5}){1,4}"
+    r"|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4}"
+    r"|0[1-9](?:[ .]\d{2}){4}"
+    r"|0\d{1,3}-\d{3,4}-\d{4}"
+    r"|\(0?\d{1,4}\) ?\d{3,5}[- ]\d{3,4}")
+
+
 class WindowedPhoneRecognizer(PhoneRecognizer):
-    """presidio's libphonenumber recognizer, run only on the windows that can hold a number.
+    """presidio's libphonenumber recognizer, run only on the windows that can hold a number,
+    plus the phone-shaped numbers libphonenumber calls invalid where a person would still
+    read a phone number: after a context word (Phone, Tel, 电话, 手机 ...) or in the format of
+    a major country (PHONE_FORMATS). For PII, recall outranks precision: the cost is that a
+    part or order number written like a phone number is redacted too.
 
     presidio's PhoneRecognizer runs `PhoneNumberMatcher` over the whole text once per region
     (87% of the engine's time on 2 KB web pages). A phone number has at least 7 digits, so
     the matcher runs on each run of >= 7 digits (with separators) plus a margin, and the
-    results are shifted back: the same numbers at a fraction of the cost. Context words
-    within `window` characters before a number raise its score as in ContextRecognizer.
+    results are shifted back. Context words within `window` characters before a number raise
+    its score. Dates and version numbers are not phone numbers unless a context word says so.
     """
 
     CANDIDATE = re.compile(r"\+?\(?\d(?:[\d \t().\-/]{0,3}\d){6,}")
-    CONTEXT_WORDS = ("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "电话", "手机", "致电", "联系",
-                     "传真", "電話", "手機", "聯絡")
+    CONTEXT_WORDS = ("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "hotline", "téléphone",
+                     "telefon", "teléfono", "telefone", "telefono", "portable", "handy", "contact", "kontakt",
+                     "☎", "电话", "手机", "致电", "拨打", "联系", "传真", "電話", "手機", "聯絡", "热线", "携帯",
+                     "전화")
+    SHAPED_SCORE, FORMAT_SCORE = 0.6, 0.5
 
     def __init__(self, supported_language: str, supported_regions, boost: float = 0.35, window: int = 24,
                  margin: int = 3):
@@ -180,21 +248,62 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
             return True
         return bool(re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", text[start:end]))
 
+    @staticmethod
+    def not_a_phone(number: str, before: str) -> bool:
+        """A date, a time stamp or a version number (`before`: the lower-cased text before it)."""
+        if NANP.fullmatch(number):
+            return False
+        return bool(DATE_LIKE.fullmatch(number) or VERSION_LIKE.fullmatch(number)
+                    or any(w in before[-12:] for w in VERSION_WORDS))
+
+    def _result(self, start: int, end: int, score: float):
+        from presidio_analyzer import RecognizerResult
+        return RecognizerResult("PHONE_NUMBER", start, end, score,
+                                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                                      RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+
     def analyze(self, text, entities, nlp_artifacts=None):
         results = []
-        low = None
+        low = text.lower()
+
+        def context(start: int) -> bool:
+            return any(w in low[max(0, start - self.window):start] for w in self.CONTEXT_WORDS)
+
+        def labelled(start: int) -> bool:
+            """A context word right before the number: no other digits in between."""
+            before = low[max(0, start - self.window):start]
+            ends = [before.rfind(w) + len(w) for w in self.CONTEXT_WORDS if w in before]
+            return bool(ends) and not any(c.isdigit() for c in before[max(ends):])
+
         for m in self.CANDIDATE.finditer(text):
             lo, hi = max(0, m.start() - self.margin), min(len(text), m.end() + self.margin)
             for r in super().analyze(text[lo:hi], entities, None):
                 r.start, r.end = r.start + lo, r.end + lo
                 if self.embedded(text, r.start, r.end):
                     continue
-                low = low if low is not None else text.lower()
-                if any(w in low[max(0, r.start - self.window):r.start] for w in self.CONTEXT_WORDS):
+                if context(r.start):
                     r.score = min(1.0, r.score + self.boost)
+                elif self.not_a_phone(text[r.start:r.end], low[max(0, r.start - 24):r.start]):
+                    continue
                 elif text[r.start:r.end].isdigit() and r.end - r.start >= 11:
                     r.score = min(r.score, 0.3)     # a bare 11+ digit run without context: an order/account no.
                 results.append(r)
+        taken = [(r.start, r.end) for r in results]
+        for m in PHONE_SHAPED.finditer(text):
+            start, end = m.span()
+            number = m.group()
+            digits = sum(c.isdigit() for c in number)
+            if not 7 <= digits <= 15 or any(a < end and start < b for a, b in taken):
+                continue
+            if labelled(start):
+                score = self.SHAPED_SCORE
+            elif PHONE_FORMATS.fullmatch(number) and not self.not_a_phone(number, low[max(0, start - 24):start]):
+                score = self.FORMAT_SCORE
+            else:
+                continue
+            if not self.embedded(text, start, end) or low[max(0, start - 4):start] == "tel:":
+                results.append(self._result(start, end, score))
+                taken.append((start, end))
         return results
 
 
@@ -204,6 +313,7 @@ class ContextIpRecognizer(IpRecognizer):
 
     WORDS = ("ip", "host", "server", "address", "addr", "gateway", "dns", "ping", "地址", "服务器", "主机", "网关")
     SECTION_LIKE = re.compile(r"\d\.\d\.\d\.\d")
+    NETMASK = re.compile(r"255\.\d{1,3}\.\d{1,3}\.\d{1,3}|0\.0\.0\.0")
 
     def __init__(self, supported_language: str, boost: float = 0.35, window: int = 24):
         super().__init__(supported_language=supported_language, context=list(self.WORDS))
@@ -214,8 +324,11 @@ class ContextIpRecognizer(IpRecognizer):
         results = super().analyze(text, entities, nlp_artifacts=None, regex_flags=regex_flags)
         low = text.lower()
         for r in results:
-            if any(w in low[max(0, r.start - self.window):r.start] for w in self.WORDS):
+            if self.NETMASK.fullmatch(text, r.start, r.end):
+                r.score = 0.2               # a netmask or the unspecified address: no one's
+            elif any(w in low[max(0, r.start - self.window):r.start] for w in self.WORDS):
                 r.score = min(1.0, r.score + self.boost)
-            elif self.SECTION_LIKE.fullmatch(text, r.start, r.end):
-                r.score = 0.2
+            elif self.SECTION_LIKE.fullmatch(text, r.start, r.end) or any(
+                    w in low[max(0, r.start - 12):r.start] for w in SECTION_WORDS):
+                r.score = 0.2               # a section or version number
         return results
