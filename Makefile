@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-audio bench-image bench-video bench-export clean
+.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-audio bench-image bench-video bench-export clean
 
 setup: $(STAMP)
 
@@ -50,6 +50,9 @@ bench-ingest: setup
 
 bench-pii: setup
 	$(PY) bench/pii_bench.py --docs 100000
+
+bench-clean-eval: setup
+	$(PY) bench/clean_eval.py
 
 bench-audio: setup
 	$(PY) bench/audio_bench.py --hours 1

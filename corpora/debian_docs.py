@@ -39,7 +39,12 @@ def fetch(dest: str | Path) -> Path:
     have = {p.name.split("_")[0] for p in debs.glob("*.deb")}
     missing = [p for p in PACKAGES if p not in have]
     if missing:
-        subprocess.run(["apt-get", "download", *missing], cwd=debs, check=True, capture_output=True)
+        got = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
+        if got.returncode:          # no package lists yet on a fresh machine
+            subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+            got = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
+        if got.returncode:
+            raise RuntimeError(f"apt-get download {' '.join(missing)} failed: {got.stderr.strip()[-500:]}")
     if not (root / ".unpacked").exists():
         for deb in sorted(debs.glob("*.deb")):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)

@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from jobs.common.entry import run_main
+from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from pipelines.clean.reapply import DECISION, NOT_RULES, STORED, rebuild_fn, redecide_fn
@@ -140,7 +140,8 @@ def run_reapply(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] 
         try:
             rows_in = ts.count()
             light = (ts.where("complete").select("doc_id", "lang", "lang_score", "signals")
-                     .mapInArrow(redecide_fn(ctx), from_arrow_schema(DECISION)))
+                     .mapInArrow(redecide_fn(ctx), from_arrow_schema(DECISION))
+                     .persist(StorageLevel.MEMORY_AND_DISK))            # read twice: by `need` and `final`
             # the text is needed again where the signals are an older version's, or where a reject now passes
             need = ts.where(~F.col("complete")).select("doc_id").unionByName(
                 light.join(ts.select("doc_id", "old"), "doc_id").where("old IS NOT NULL AND reason IS NULL")
@@ -160,7 +161,7 @@ def run_reapply(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] 
                              F.when(~F.col("complete"), F.col("rb_signals"))
                              .otherwise(F.col("signals")).alias("signals"),
                              (~F.col("complete")).alias("remeasured"))
-                     .persist(StorageLevel.MEMORY_AND_DISK).localCheckpoint())   # the writes change its inputs
+                     .localCheckpoint())      # fixed: the writes below change the tables it is computed from
             with timer("redecide_seconds"):
                 kind = (F.when(F.col("old").isNotNull() & F.col("new").isNull(), "admitted")
                         .when(F.col("old").isNull() & F.col("new").isNotNull(), "newly_rejected")
@@ -194,12 +195,12 @@ def run_reapply(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] 
                     "doc_id", decision, F.col("new").alias("reason"), "signals")
                 lake.merge_update("silver.text_signals", upd, ["decision", "reason", "signals"])
             # every re-decided document is now in silver.documents or has a clean reject, counted there
-            ids = ts.select("doc_id")
+            ids = final.select("doc_id")       # not ts: re-read, it would see the new decisions
             kept_after = ids.join(lake.read("silver.documents").select("doc_id"), "doc_id", "left_semi").count()
             rejected_after = ids.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"),
                                       "doc_id", "left_semi").count() if lake.exists("ops.rejects") else 0
         finally:
-            for df in (ts, rebuilt, final):
+            for df in (ts, light, rebuilt, final):
                 df.unpersist()
         for k, v in n.items():
             run.metric(f"reapply.{k}", v)
@@ -214,17 +215,9 @@ def run_reapply(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.common.entry import common_parser, open_lake
-
-    ap = common_parser("lakehouse clean", __doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
-    ap.add_argument("--reapply", action="store_true", help="decide cleaned documents again from their stored "
-                                                           "signals (after a rule or threshold change)")
-    args = ap.parse_args(argv)
-    cfg, spark, lake = open_lake(args, "lakehouse-clean")
-    print((run_reapply if args.reapply else run_clean)(spark, lake, cfg, args.dataset))
-    return 0
-
+    return dataset_stage_main(STAGE, __doc__, run_clean, argv, reapply_fn=run_reapply,
+                              reapply_help="decide cleaned documents again from their stored signals "
+                                           "(after a rule or threshold change)")
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

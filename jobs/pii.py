@@ -28,7 +28,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common.entry import run_main
+from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.pii.license import license_policy
@@ -158,7 +158,7 @@ def reapply_license(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[s
                   .otherwise("unchanged"))
         # checkpointed: the writes below change the tables it is computed from
         d = (d.where(F.col("old").isNotNull() | F.col("old_status").isNotNull()).withColumn("change", change)
-             .persist(StorageLevel.MEMORY_AND_DISK).localCheckpoint())
+             .localCheckpoint())
         try:
             rows_in = d.count()
             n = {k: 0 for k in ("lifted", "reason_changed", "revoked", "relabelled", "unchanged")}
@@ -177,6 +177,10 @@ def reapply_license(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[s
             if n["relabelled"]:
                 lake.merge_update(OUT, changed.where("change = 'relabelled'")
                                   .select("doc_id", F.col("status").alias("license_status")), ["license_status"])
+            run.expect("license rejects of the lifted", 0, lake.read("ops.rejects").where(F.col("stage") == STAGE)
+                       .join(changed.where("change = 'lifted'"), "doc_id", "left_semi").count())
+            if lake.exists(OUT):
+                run.expect(f"{OUT} without the revoked", 0, lake.read(OUT).join(revoked, "doc_id", "left_semi").count())
             ids = d.select("doc_id")
             kept = ids.join(lake.read(OUT).select("doc_id"), "doc_id", "left_semi").count() if lake.exists(OUT) else 0
             rejected = ids.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id",
@@ -193,20 +197,15 @@ def reapply_license(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[s
     return summary
 
 
+def reapply_then_run(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    """`pii --reapply`: the license gate again, then the usual run (which analyses the lifted)."""
+    return {"reapply": reapply_license(spark, lake, cfg, datasets), "run": run_pii(spark, lake, cfg, datasets)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    from jobs.common.entry import common_parser, open_lake
-
-    ap = common_parser(f"lakehouse {STAGE}", __doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
-    ap.add_argument("--reapply", action="store_true", help="decide the license gate again under the current "
-                                                           "license policy, then run as usual")
-    args = ap.parse_args(argv)
-    cfg, spark, lake = open_lake(args, f"lakehouse-{STAGE}")
-    if args.reapply:
-        print(reapply_license(spark, lake, cfg, args.dataset))
-    print(run_pii(spark, lake, cfg, args.dataset))
-    return 0
-
+    return dataset_stage_main(STAGE, __doc__, run_pii, argv, reapply_fn=reapply_then_run,
+                              reapply_help="decide the license gate again under the current license policy, "
+                                           "then run as usual")
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

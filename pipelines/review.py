@@ -45,10 +45,12 @@ def masker(cfg: dict):
 
     policy = policy_from_config(cfg)
     languages = tuple(cfg["pii"]["languages"])
+    ner = cfg["pii"]["spacy_model"]
+    ner = tuple(sorted(ner.items())) if isinstance(ner, dict) else ner      # the stage's NER model too
     floor = min(r.min_score for r in policy.rules.values())
 
     def mask(text: str, lang: str | None) -> str:
-        engine = analyzer(languages, None)
+        engine = analyzer(languages, ner)
         lang = lang if lang in languages else languages[0]
         found = engine.analyze(text, language=lang, entities=policy.entities, score_threshold=floor)
         spans = resolve([Span(r.entity_type, r.start, r.end, r.score, "") for r in found
@@ -59,30 +61,26 @@ def masker(cfg: dict):
     return mask
 
 
-def _texts_from_bronze(lake, ids: list[str], cfg: dict) -> dict[str, str]:
-    """Main text of bronze documents, extracted and normalized as clean does."""
-    from pipelines.clean.extract import DEFAULT_SKIP, extract, normalize
+def _texts_from_bronze(lake, rows, cfg: dict) -> dict[str, str]:
+    """Main text of the sampled documents (rows with doc_id, dataset), extracted and normalized
+    as clean does; bronze is read in the sample's datasets only (its partitions)."""
+    from pipelines.clean.refine import context_from_config, extract_text
 
-    c = cfg["clean"]
-    skip = tuple(c["skip_selectors"] or DEFAULT_SKIP)
-    rows = (lake.read("bronze.documents").where(F.col("doc_id").isin(ids))
-            .select("doc_id", "text", "content_format").collect())
+    ctx = context_from_config(cfg, "review", "review", None, "", "")
+    bronze = (lake.read("bronze.documents").where(F.col("dataset").isin(sorted({r.dataset for r in rows})))
+              .where(F.col("doc_id").isin([r.doc_id for r in rows])))
     out = {}
-    for r in rows:
-        try:
-            out[r.doc_id] = normalize(extract(r.text or "", r.content_format, c["extractor"], skip)[1])
-        except Exception as e:  # noqa: BLE001 - shown as what it is
-            out[r.doc_id] = f"(extraction failed: {type(e).__name__})"
+    for r in bronze.select("doc_id", "text", "content_format", "source_uri", "source_record").collect():
+        _, text, error = extract_text(r.asDict(), ctx)
+        out[r.doc_id] = (text if error is None else f"(extraction failed: {error})",
+                         f"{r.source_uri} #{r.source_record}")
     return out
 
 
-def _rules_detail(signals: dict, cfg: dict, lang: str | None) -> dict:
-    from pipelines.clean.rules import rules_from_config
-
-    rules = rules_from_config(cfg["clean"]["rules"])
-    failing = {r.name for r in rules if r.fails(signals, lang)}
+def _rules_detail(rules, signals: dict, lang: str | None) -> dict:
+    """The rules a document fails, each with its signal's value and the thresholds."""
     return {r.name: f"{r.signal} = {signals.get(r.signal, float('nan')):.4g} (min {r.min}, max {r.max})"
-            for r in rules if r.name in failing}
+            for r in rules if r.fails(signals, lang)}
 
 
 def clean_items(lake, cfg: dict, reason: str | None, n: int, seed: int, mask) -> list[Item]:
@@ -91,20 +89,20 @@ def clean_items(lake, cfg: dict, reason: str | None, n: int, seed: int, mask) ->
         ts = ts.where("decision = 'kept'")
     elif reason:
         ts = ts.where(F.col("reason") == reason)
+    from pipelines.clean.rules import rules_from_config
+
+    rules = rules_from_config(cfg["clean"]["rules"])
     rows = sample(ts, n, seed).collect()
-    ids = [r.doc_id for r in rows]
-    texts = _texts_from_bronze(lake, ids, cfg)
-    src = {r.doc_id: f"{r.source_uri} #{r.source_record}" for r in lake.read("bronze.documents")
-           .where(F.col("doc_id").isin(ids)).select("doc_id", "source_uri", "source_record").collect()}
+    texts = _texts_from_bronze(lake, rows, cfg)
     items = []
     for r in rows:
         sig = dict(r.signals or {})
         facts = {"language": f"{r.lang} ({r.lang_score:.2f})" if r.lang_score is not None else r.lang,
                  "quality": f"{r.quality_score:.3f} ({r.quality_tier})" if r.quality_score is not None else "-",
                  "words / lines": f"{sig.get('n_words', 0):.0f} / {sig.get('n_lines', 0):.0f}"}
-        facts.update(_rules_detail(sig, cfg, r.lang))
-        items.append(Item(r.doc_id, r.decision, r.reason, None, mask(texts.get(r.doc_id, ""), r.lang),
-                          src.get(r.doc_id, "?"), facts))
+        facts.update(_rules_detail(rules, sig, r.lang))
+        text, source = texts.get(r.doc_id, ("", "?"))
+        items.append(Item(r.doc_id, r.decision, r.reason, None, mask(text, r.lang), source, facts))
     return items
 
 

@@ -60,11 +60,16 @@ def run_main(fn, argv=None) -> int:
         return 2
 
 
-def dataset_stage_main(stage: str, doc: str, run_fn, argv: list[str] | None) -> int:
-    """main() of a stage that processes what is pending, optionally for some datasets only."""
+def dataset_stage_main(stage: str, doc: str, run_fn, argv: list[str] | None, reapply_fn=None,
+                       reapply_help: str = "") -> int:
+    """main() of a stage that processes what is pending, optionally for some datasets only;
+    with `reapply_fn`, `--reapply` runs that instead (same signature as run_fn)."""
     ap = common_parser(f"lakehouse {stage}", doc.split("\n\n")[0])
     ap.add_argument("--dataset", action="append", help="only these datasets (repeatable); default all")
+    if reapply_fn is not None:
+        ap.add_argument("--reapply", action="store_true", help=reapply_help)
     args = ap.parse_args(argv)
     cfg, spark, lake = open_lake(args, f"lakehouse-{stage}")
-    print(run_fn(spark, lake, cfg, args.dataset))
+    fn = reapply_fn if reapply_fn is not None and args.reapply else run_fn
+    print(fn(spark, lake, cfg, args.dataset))
     return 0

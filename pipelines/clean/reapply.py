@@ -14,10 +14,8 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from pipelines.clean.extract import extract, normalize
-from pipelines.clean.refine import LINEAGE_PASS, OUTCOME, CleanContext, decide, decide_signals
+from pipelines.clean.refine import CleanContext, decide, decide_signals, extract_text, outcome_fn, outcome_row
 from pipelines.clean.signals import measure
-from pipelines.errors import reraise_environment
 
 NOT_RULES = ("extraction_empty", "extractor_error")      # decisions no threshold made
 STORED = ["lang", "lang_score", "quality_score", "quality_tier", "signals"]
@@ -43,32 +41,15 @@ def rebuild_rows(rows: list[dict], ctx: CleanContext, required: frozenset[str]) 
     stored signals (measured again where one of `required` is missing), decided again."""
     out = []
     for r in rows:
-        try:
-            title, body = extract(r["text"] or "", r["content_format"], ctx.extractor, ctx.skip_selectors)
-            text, error = normalize(body or ""), None
-        except Exception as e:
-            reraise_environment(e)
-            title, text, error = None, "", f"{type(e).__name__}: {e}"[:500]
+        title, text, error = extract_text(r, ctx)
         sig = dict(r["signals"] or {})
         if not required <= sig.keys():
             sig = measure(text, r["lang"])
         reason, detail = ("extractor_error", error) if error else decide(text, r["lang"], r["lang_score"], sig, ctx)
-        row = {k: r[k] for k in LINEAGE_PASS}
-        row.update(run_id=ctx.run_id, stage=ctx.stage, processed_at=ctx.processed_at,
-                   pipeline_version=ctx.pipeline_version, url=r["url"], host=r["host"], fetch_time=r["fetch_time"],
-                   title=title, text=text, lang=r["lang"], lang_score=r["lang_score"],
-                   quality_score=r["quality_score"], quality_tier=r["quality_tier"], n_chars=int(sig["n_chars"]),
-                   n_words=int(sig["n_words"]), extractor=ctx.extractor if r["content_format"] == "html" else "none",
-                   signals=sig, reason=reason, detail=detail)
-        out.append(row)
+        out.append(outcome_row(r, ctx, title, text, r["lang"], r["lang_score"], r["quality_score"],
+                               r["quality_tier"], sig, reason, detail))
     return out
 
 
 def rebuild_fn(ctx: CleanContext, required: frozenset[str]):
-    names = OUTCOME.names
-
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for b in batches:
-            rows = rebuild_rows(b.to_pylist(), ctx, required)
-            yield pa.RecordBatch.from_pydict({k: [r[k] for r in rows] for k in names}, schema=OUTCOME)
-    return run
+    return outcome_fn(lambda rows: rebuild_rows(rows, ctx, required))

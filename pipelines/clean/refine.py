@@ -94,45 +94,58 @@ def decide(text: str, lang: str, lang_score: float, signals: dict, ctx: CleanCon
     return decide_signals(lang, lang_score, signals, ctx)
 
 
+def extract_text(r: dict, ctx: CleanContext) -> tuple[str | None, str, str | None]:
+    """(title, normalized main text, error) of one bronze row; an extractor failure is the
+    row's extractor_error (within the error budget), an environment error is raised."""
+    try:
+        title, body = extract(r["text"] or "", r["content_format"], ctx.extractor, ctx.skip_selectors)
+        return title, normalize(body or ""), None
+    except Exception as e:  # the extractor failing on this page
+        reraise_environment(e)
+        return None, "", f"{type(e).__name__}: {e}"[:500]
+
+
+def outcome_row(r: dict, ctx: CleanContext, title, text: str, lang: str, lang_score: float, quality: float,
+                tier: str, sig: dict, reason, detail) -> dict:
+    """One OUTCOME row: the bronze row's lineage, this run's stamp, the text and its decision."""
+    row = {k: r[k] for k in LINEAGE_PASS}
+    row.update(run_id=ctx.run_id, stage=ctx.stage, processed_at=ctx.processed_at,
+               pipeline_version=ctx.pipeline_version, url=r["url"], host=r["host"], fetch_time=r["fetch_time"],
+               title=title, text=text, lang=lang, lang_score=lang_score, quality_score=quality, quality_tier=tier,
+               n_chars=int(sig["n_chars"]), n_words=int(sig["n_words"]),
+               extractor=ctx.extractor if r["content_format"] == "html" else "none", signals=sig,
+               reason=reason, detail=detail)
+    return row
+
+
 def refine_rows(rows: list[dict], ctx: CleanContext) -> list[dict]:
     from quality_models.quality import score
 
-    texts, titles, errors = [], [], []
-    for r in rows:
-        error = None
-        try:
-            title, body = extract(r["text"] or "", r["content_format"], ctx.extractor, ctx.skip_selectors)
-        except Exception as e:  # the extractor failing on this page: extractor_error, within the error budget
-            reraise_environment(e)
-            title, body, error = None, "", f"{type(e).__name__}: {e}"[:500]
-        texts.append(normalize(body or ""))
-        titles.append(title)
-        errors.append(error)
+    extracted = [extract_text(r, ctx) for r in rows]
+    texts = [text for _, text, _ in extracted]
     langs = identify_languages(_model_file(ctx.lid_model), texts, ctx.lid_chars)
     quality = score(_model_file(ctx.quality_model), texts)
     out = []
-    for r, text, title, (lang, lscore), q, error in zip(rows, texts, titles, langs, quality, errors):
+    for r, (title, text, error), (lang, lscore), q in zip(rows, extracted, langs, quality):
         sig = measure(text, lang)
         reason, detail = ("extractor_error", error) if error else decide(text, lang, lscore, sig, ctx)
-        row = {k: r[k] for k in LINEAGE_PASS}
-        row.update(run_id=ctx.run_id, stage=ctx.stage, processed_at=ctx.processed_at,
-                   pipeline_version=ctx.pipeline_version, url=r["url"], host=r["host"], fetch_time=r["fetch_time"],
-                   title=title, text=text, lang=lang, lang_score=lscore, quality_score=q,
-                   quality_tier=tier_of(q, ctx.tiers), n_chars=int(sig["n_chars"]), n_words=int(sig["n_words"]),
-                   extractor=ctx.extractor if r["content_format"] == "html" else "none", signals=sig,
-                   reason=reason, detail=detail)
-        out.append(row)
+        out.append(outcome_row(r, ctx, title, text, lang, lscore, q, tier_of(q, ctx.tiers), sig, reason, detail))
     return out
 
 
-def refine_fn(ctx: CleanContext):
+def outcome_fn(rows_fn):
+    """mapInArrow function: batches of bronze rows -> OUTCOME batches, by rows_fn(rows)."""
     names = OUTCOME.names
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for b in batches:
-            rows = refine_rows(b.to_pylist(), ctx)
+            rows = rows_fn(b.to_pylist())
             yield pa.RecordBatch.from_pydict({k: [r[k] for r in rows] for k in names}, schema=OUTCOME)
     return run
+
+
+def refine_fn(ctx: CleanContext):
+    return outcome_fn(lambda rows: refine_rows(rows, ctx))
 
 
 def context_from_config(cfg: dict, run_id: str, pipeline_version: str, processed_at: datetime,

@@ -36,8 +36,8 @@ def _sentence_terminals() -> frozenset[str]:
     """Unicode's Sentence_Terminal characters: FineWeb's line-end punctuation (DataTrove lists
     them for an older Unicode; 19 rare code points differ)."""
     import regex
-    term = regex.compile(r"\p{Sentence_Terminal}")
-    return frozenset(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000 and term.match(chr(c)))
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    return frozenset(regex.findall(r"\p{Sentence_Terminal}", every))
 
 
 TERMINAL_PUNCT = tuple(sorted(_sentence_terminals()))
