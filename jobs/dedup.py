@@ -62,7 +62,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         with timer("cluster_seconds"):
             pool = build_pool(new, index, lake.read("silver.documents"))
             members = cluster_members(mh, pool) if index is not None else None
-            clusters = assign(pool, threshold, d["bucket_window"], members).localCheckpoint()
+            clusters = assign(pool, threshold, d["bucket_window"], members, tuple(d["keep_by"])).localCheckpoint()
             rate_after = residual_rate(clusters)
             out = clusters.where(~F.col("is_old"))
             by_reason = {r["reason"]: r["count"] for r in out.groupBy("reason").count().collect()}

@@ -207,6 +207,10 @@ class DedupConfig(Section):
                                                            "with this many next ones, then Jaccard-checked")
     verify_threshold: float | None = Field(0.75, ge=0, le=1, description="keep an LSH pair only if its estimated "
                                                                        "Jaccard reaches this; null: no check")
+    keep_by: list[Literal["quality_tier", "fetch_time"]] = _d(
+        ["quality_tier", "fetch_time"], "which member of a new cluster is kept, in order of preference (after an "
+        "earlier kept member, whose decision stands; doc_id breaks ties): quality_tier = the quality classifier's "
+        "tier (high, mid, low), fetch_time = the earliest fetched; [] = the smallest doc_id")
     broadcast_rows: int = Field(500_000, ge=0, description="runs with at most this many new documents ship "
                                                            "their marks (~120 B each) to every task when updating "
                                                            "silver.documents (no shuffle of the text); above, a "

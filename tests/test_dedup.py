@@ -59,6 +59,17 @@ def states(lake):
             for r in lake.read("silver.documents").collect()}
 
 
+def test_keep_policy_without_the_quality_tier_keeps_the_earliest(spark, lake_at, tmp_path):
+    """dedup.keep_by without quality_tier: the classifier plays no part in the choice; of the
+    identical en_a (mid) and en_b (high), fetched at once, the smaller doc_id is kept."""
+    lake, cfg, _ = crafted_lake(spark, lake_at, tmp_path / "lake")
+    cfg["dedup"]["keep_by"] = ["fetch_time"]
+    run_dedup(spark, lake, cfg)
+    s = states(lake)
+    assert s["en_a"][0] == s["en_b"][0] == s["en_c"][0]
+    assert s["en_a"][2] and not s["en_b"][2] and not s["en_c"][2]
+
+
 def test_crafted_documents_cluster_correctly_then_incrementally(spark, lake_at, tmp_path):
     """A first run over crafted English and Chinese clusters; a rerun that finds nothing new;
     then a later batch: a near copy of an old kept document is dropped (the old decision

@@ -5,8 +5,8 @@ the normalized URL, and the LSH band buckets of the MinHash signatures (near dup
 each bucket links its members to its smallest doc id, optionally only where the estimated
 Jaccard of the pair passes `threshold`). Clusters are the connected components of those
 edges. A cluster keeps one representative: a document kept by an earlier run if any (so
-nightly runs never revise old decisions), else the highest quality tier, then the earliest
-fetch, then the smallest doc_id. The others are dropped with reason exact_duplicate,
+nightly runs never revise old decisions), else by `dedup.keep_by` (default: the highest
+quality tier, then the earliest fetch), then the smallest doc_id. The others are dropped with reason exact_duplicate,
 url_duplicate or near_duplicate and the kept doc_id.
 
 Incremental: `index` holds the signatures of documents kept by earlier runs
@@ -187,7 +187,8 @@ def cluster_members(index: DataFrame, pool: DataFrame) -> DataFrame:
         F.count("*").alias("members"))
 
 
-def assign(pool: DataFrame, threshold: float | None, window: int = 2, counts: DataFrame | None = None) -> DataFrame:
+def assign(pool: DataFrame, threshold: float | None, window: int = 2, counts: DataFrame | None = None,
+           keep_by: tuple[str, ...] = ("quality_tier", "fetch_time")) -> DataFrame:
     """Per document of the pool: dup_cluster_id, dup_cluster_size, dup_keep, reason,
     ref_doc_id, is_old and kept_in_cluster (kept documents, old and new, in its cluster).
 
@@ -202,7 +203,8 @@ def assign(pool: DataFrame, threshold: float | None, window: int = 2, counts: Da
     meta = pool.select("doc_id", "norm_hash", "url_norm", "quality_tier", "fetch_time", "is_old", *OLD_COLS)
     members = (meta.join(comp.withColumnRenamed("node", "doc_id"), "doc_id", "left")
                .withColumn("root", F.coalesce("root", "doc_id")))
-    w = Window.partitionBy("root").orderBy(F.col("is_old").desc(), rank, F.col("fetch_time").asc_nulls_last(), "doc_id")
+    order = {"quality_tier": rank, "fetch_time": F.col("fetch_time").asc_nulls_last()}
+    w = Window.partitionBy("root").orderBy(F.col("is_old").desc(), *(order[k] for k in keep_by), "doc_id")
     by_root = Window.partitionBy("root")
     ranked = members.withColumn("_pos", F.row_number().over(w))
     ranked = (ranked.withColumn("new_members", F.sum((~F.col("is_old")).cast("long")).over(by_root))
