@@ -9,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-audio bench-image bench-video bench-export clean
+.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-quality-eval bench-audio bench-image bench-video bench-export clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,9 @@ bench-pii: setup
 
 bench-clean-eval: setup
 	$(PY) bench/clean_eval.py
+
+bench-quality-eval: setup
+	$(PY) bench/quality_eval.py
 
 bench-audio: setup
 	$(PY) bench/audio_bench.py --hours 1

@@ -59,7 +59,7 @@ def states(lake):
             for r in lake.read("silver.documents").collect()}
 
 
-def test_keep_policy_without_the_quality_tier_keeps_the_earliest(spark, lake_at, tmp_path):
+def test_keep_policy_without_the_quality_tier_ignores_the_tier(spark, lake_at, tmp_path):
     """dedup.keep_by without quality_tier: the classifier plays no part in the choice; of the
     identical en_a (mid) and en_b (high), fetched at once, the smaller doc_id is kept."""
     lake, cfg, _ = crafted_lake(spark, lake_at, tmp_path / "lake")

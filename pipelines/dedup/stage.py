@@ -6,8 +6,8 @@ each bucket links its members to its smallest doc id, optionally only where the 
 Jaccard of the pair passes `threshold`). Clusters are the connected components of those
 edges. A cluster keeps one representative: a document kept by an earlier run if any (so
 nightly runs never revise old decisions), else by `dedup.keep_by` (default: the highest
-quality tier, then the earliest fetch), then the smallest doc_id. The others are dropped with reason exact_duplicate,
-url_duplicate or near_duplicate and the kept doc_id.
+quality tier, then the earliest fetch), then the smallest doc_id. The others are dropped
+with reason exact_duplicate, url_duplicate or near_duplicate and the kept doc_id.
 
 Incremental: `index` holds the signatures of documents kept by earlier runs
 (silver.minhash); only its rows sharing a key with a new document join the computation.
