@@ -2,7 +2,8 @@
 #   make sample   set up (venv, pinned jars) and run the pipeline on the shipped sample
 #   make test     set up and run the tests
 # Downloads are cached outside the clone: pip in ~/.cache/pip, jars in ~/.cache/lakehouse/jars
-# and ~/.m2. PYTHON must be a Python 3.11.
+# and ~/.m2, Debian's documentation packages (the quality model's training text) in
+# ~/.cache/lakehouse/debian-docs. PYTHON must be a Python 3.11.
 
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py \
+$(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py corpora/debian_docs.py \
           tokenize_jobs/audio_codec.py quality_models/speech.py tokenize_jobs/image_vq.py tokenize_jobs/image_vq_train.py \
           quality_models/images.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -28,6 +29,7 @@ $(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py qualit
 	$(PY) -m pip install -q -e ".[all,test]"
 	$(PY) -m infra.jars fetch --s3
 	$(PY) -m quality_models.models fetch
+	$(PY) -m corpora.debian_docs >/dev/null
 	$(PY) -m quality_models.quality train >/dev/null
 	$(PY) -m tokenize_jobs.audio_codec train
 	$(PY) -m tokenize_jobs.image_vq_train train

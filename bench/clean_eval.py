@@ -27,8 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import machine, save  # noqa: E402
 
-CACHE = ROOT / "build" / "bench" / "debian-docs"
-
 
 def evaluate(per_group: int, overrides: list[str], seed: int = 0) -> dict:
     from corpora.debian_docs import fetch, good_documents, junk_documents
@@ -44,7 +42,7 @@ def evaluate(per_group: int, overrides: list[str], seed: int = 0) -> dict:
     rules = rules_from_config({k: {**v, "enabled": True} for k, v in spec.items()})   # the off ones measured too
     enabled = {k for k, v in spec.items() if v["enabled"]}
     t0 = time.monotonic()
-    good = good_documents(fetch(CACHE), per_group=per_group, seed=seed)
+    good = good_documents(fetch(), per_group=per_group, seed=seed)
     for d in good:
         d["text"] = normalize(extract(d.pop("content"), d["format"])[1])
     good = [d for d in good if d["text"].strip()]

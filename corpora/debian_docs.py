@@ -14,10 +14,15 @@ Negatives are generated from the good set's own headings, sentences and words, o
 page: navigation menus, link directories, cookie and login walls, keyword spam, template
 repetition, price lists, teaser lists, hashtag spam, placeholder pages and number dumps.
 
-    python -m corpora.debian_docs DEST    # fetch and unpack into DEST
+    python -m corpora.debian_docs [DEST]    # fetch and unpack (default: default_dir())
+
+The packages are fetched once per machine into ~/.cache/lakehouse/debian-docs (outside the
+clone, like pip's and Maven's caches; LAKEHOUSE_DEBIAN_DOCS moves it): the quality classifier
+trains on them (`make setup`) and the clean and quality benchmarks read them.
 """
 from __future__ import annotations
 
+import os
 import random
 import re
 import subprocess
@@ -31,9 +36,13 @@ PACKAGES = (["debian-handbook", "debian-faq", "python3.11-doc", "base-files", "d
 NOT_PROSE = re.compile(r"(^|/)(index|genindex[^/]*|search|contents|py-modindex|copyright|bugs|download)\.html$")
 
 
-def fetch(dest: str | Path) -> Path:
+def default_dir() -> Path:
+    return Path(os.environ.get("LAKEHOUSE_DEBIAN_DOCS", Path.home() / ".cache" / "lakehouse" / "debian-docs"))
+
+
+def fetch(dest: str | Path | None = None) -> Path:
     """The packages' files unpacked under DEST/root (downloads kept in DEST/debs)."""
-    dest = Path(dest)
+    dest = Path(dest or default_dir())
     debs, root = dest / "debs", dest / "root"
     debs.mkdir(parents=True, exist_ok=True)
     have = {p.name.split("_")[0] for p in debs.glob("*.deb")}
@@ -41,14 +50,17 @@ def fetch(dest: str | Path) -> Path:
     if missing:
         got = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
         if got.returncode:          # no package lists yet on a fresh machine
-            subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+            sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+            subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, capture_output=True)
             got = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
         if got.returncode:
             raise RuntimeError(f"apt-get download {' '.join(missing)} failed: {got.stderr.strip()[-500:]}")
-    if not (root / ".unpacked").exists():
+    unpacked = root / ".unpacked"
+    names = "\n".join(sorted(p.name for p in debs.glob("*.deb")))
+    if not unpacked.exists() or unpacked.read_text() != names:
         for deb in sorted(debs.glob("*.deb")):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-        (root / ".unpacked").touch()
+        unpacked.write_text(names)
     return root
 
 
@@ -150,8 +162,12 @@ def _fragments(texts: list[str]) -> tuple[list[str], list[str], list[str]]:
     return heads or ["Overview"], sents or ["This is a sentence."], words or ["word"]
 
 
-def junk_documents(texts: list[str], n: int = 600, seed: int = 0) -> list[dict]:
-    """{id, kind, text} junk pages built from real fragments (`texts`: extracted good text)."""
+KINDS = ("nav", "directory", "wall", "spam", "template", "prices", "teasers", "hashtags", "placeholder", "numbers")
+
+
+def junk_documents(texts: list[str], n: int = 600, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[dict]:
+    """{id, kind, text} junk pages built from real fragments (`texts`: extracted good text), the
+    `kinds` in turn."""
     rng = random.Random(seed)
     heads, sents, words = _fragments(texts)
 
@@ -198,10 +214,11 @@ def junk_documents(texts: list[str], n: int = 600, seed: int = 0) -> list[dict]:
         return "\n".join(" ".join(str(rng.randint(0, 99999)) for _ in range(rng.randint(4, 10)))
                          for _ in range(rng.randint(20, 60)))
 
-    kinds = [nav, directory, wall, spam, template, prices, teasers, hashtags, placeholder, numbers]
-    return [{"id": f"junk:{i}", "kind": kinds[i % len(kinds)].__name__, "text": kinds[i % len(kinds)]()}
+    make = {f.__name__: f for f in (nav, directory, wall, spam, template, prices, teasers, hashtags, placeholder,
+                                    numbers)}
+    return [{"id": f"junk:{i}", "kind": kinds[i % len(kinds)], "text": make[kinds[i % len(kinds)]]()}
             for i in range(n)]
 
 
 if __name__ == "__main__":
-    print(fetch(sys.argv[1]))
+    print(fetch(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -4,10 +4,14 @@
 
 The version is a hash of the training data and parameters, so a change of either gives a
 new file next to the old one, never a silent replacement. The JSON beside the model holds
-the held-out precision/recall/F1. Scores are P(hq); tiers come from config thresholds.
+precision/recall/F1 on a 20% split of the training corpus (`accuracy`, `hq`, `lq`) and on
+the held-out sources and junk kinds no training example came from (`heldout`, with each
+group's share classed hq), see quality_models/training_data.py. Scores are P(hq); tiers come
+from config thresholds.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -18,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from quality_models.models import load_fasttext, models_dir
-from quality_models.training_data import examples
+from quality_models.training_data import corpus
 
 log = logging.getLogger("lakehouse")
 PARAMS = {"epoch": 25, "lr": 0.5, "wordNgrams": 2, "dim": 32, "minn": 2, "maxn": 4, "bucket": 200000,
@@ -100,7 +104,8 @@ def _train_supervised(fasttext, path: str, tries: int = 5, probe: list[tuple[str
 
 
 def model_version(seed: int = 0) -> str:
-    data = json.dumps([examples(seed), PARAMS], ensure_ascii=False).encode("utf-8")
+    c = corpus(seed)
+    data = json.dumps([c["train"], c["heldout"], PARAMS], ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(data).hexdigest()[:12]
 
 
@@ -114,13 +119,28 @@ def _prf(y_true: list[str], y_pred: list[str], pos: str) -> dict:
             "f1": round(2 * prec * rec / (prec + rec), 4) if prec + rec else 0.0, "support": tp + fn}
 
 
+def _evaluate(model, labelled: list[tuple[str, str]], groups: list[str] | None = None) -> dict:
+    """Accuracy and per-label P/R/F1 at the argmax; with groups, each group's share over P(hq) 0.5."""
+    pred = [lab[0].replace("__label__", "") for lab in model.predict([prep(t) for _, t in labelled])[0]]
+    truth = [lab for lab, _ in labelled]
+    out = {"examples": len(truth), "accuracy": round(sum(p == t for p, t in zip(pred, truth)) / len(truth), 4),
+           "hq": _prf(truth, pred, "hq"), "lq": _prf(truth, pred, "lq")}
+    if groups:
+        by: dict[str, list[bool]] = collections.defaultdict(list)
+        for g, p in zip(groups, pred):
+            by[g].append(p == "hq")
+        out["hq_share"] = {g: round(sum(v) / len(v), 4) for g, v in sorted(by.items())}
+    return out
+
+
 def train(out_dir: Path | None = None, seed: int = 0) -> Path:
     """Train, evaluate on the held-out split, write model + metrics; return the model path."""
     import fasttext
 
     out_dir = Path(out_dir or models_dir())
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = examples(seed)
+    c = corpus(seed)
+    data = [(e["label"], e["text"]) for e in c["train"]]
     version = model_version(seed)
     split = int(len(data) * (1 - HOLDOUT))
     train_set, test_set = data[:split], data[split:]
@@ -130,18 +150,18 @@ def train(out_dir: Path | None = None, seed: int = 0) -> Path:
     fasttext.FastText.eprint = lambda *a, **k: None
     model = _train_supervised(fasttext, fh.name, probe=data)
     Path(fh.name).unlink()
-    pred = [lab[0].replace("__label__", "") for lab in model.predict([prep(t) for _, t in test_set])[0]]
-    truth = [lab for lab, _ in test_set]
     metrics = {"version": version, "params": PARAMS, "train_examples": len(train_set),
-               "test_examples": len(test_set),
-               "accuracy": round(sum(p == t for p, t in zip(pred, truth)) / len(truth), 4),
-               "hq": _prf(truth, pred, "hq"), "lq": _prf(truth, pred, "lq")}
+               "train_groups": dict(sorted(collections.Counter(e["group"] for e in c["train"]).items())),
+               "test_examples": len(test_set), **_evaluate(model, test_set),
+               "heldout": _evaluate(model, [(e["label"], e["text"]) for e in c["heldout"]],
+                                    [e["group"] for e in c["heldout"]])}
     path = out_dir / f"quality-{version}.bin"
     path.with_suffix(".json").write_text(json.dumps(metrics, indent=2))
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # model_path takes an existing file as done
     model.save_model(str(tmp))
     os.replace(tmp, path)
-    log.info("quality model %s: held-out accuracy %.3f, hq P/R/F1 %s", version, metrics["accuracy"], metrics["hq"])
+    log.info("quality model %s: test accuracy %.3f, hq %s; held-out sources: accuracy %.3f, hq %s", version,
+             metrics["accuracy"], metrics["hq"], metrics["heldout"]["accuracy"], metrics["heldout"]["hq"])
     return path
 
 

@@ -136,12 +136,31 @@ def test_quality_model_trained_here_ranks_clean_text_above_boilerplate(tmp_path)
     path = train(tmp_path)
     metrics = json.loads(path.with_suffix(".json").read_text())
     assert metrics["hq"]["f1"] > 0.7 and metrics["lq"]["f1"] > 0.7 and metrics["test_examples"] > 100
+    held = metrics["heldout"]          # sources and junk kinds no training example came from
+    assert held["hq"]["recall"] > 0.8 and held["lq"]["recall"] > 0.8 and held["examples"] > 200, held
     clean = [CLEAN_EN, CLEAN_ZH]
     junk = ["Home | News | About us | Contact\nWe use cookies. Accept all cookies?\nShare: Facebook Twitter\n"
             "cheap watches buy online best discount free shipping", "首页 | 新闻 | 登录 | 注册\n版权所有 © 2026\n免费下载最新高清在线观看"]
     s_clean, s_junk = score(str(path), clean), score(str(path), junk)
     assert min(s_clean) > max(s_junk), (s_clean, s_junk)
     assert path.name == f"quality-{metrics['version']}.bin"  # versioned by data + parameters
+
+
+def test_quality_corpus_has_several_good_sources_and_keeps_its_held_out_ones_out():
+    from quality_models import training_data as td
+
+    c = td.corpus()
+    train_groups = {e["group"] for e in c["train"]}
+    held_groups = {e["group"] for e in c["heldout"]}
+    assert set(td.TRAIN_SOURCES) | set(td.TRAIN_JUNK) <= train_groups
+    assert held_groups == set(td.HELDOUT_SOURCES) | set(td.HELDOUT_JUNK)
+    assert not train_groups & held_groups
+    assert not {e["text"] for e in c["train"]} & {e["text"] for e in c["heldout"]}
+    assert not any(i.split(":")[0] in td.HELDOUT_SOURCES for i in c["train_ids"])
+    counts = {lab: sum(e["label"] == lab for e in c["train"]) for lab in ("hq", "lq")}
+    assert 0.8 < counts["hq"] / counts["lq"] < 1.25, counts
+    hq = [e["group"] for e in c["train"] if e["label"] == "hq"]
+    assert max(hq.count(g) for g in set(hq)) < 0.5 * len(hq)          # no one source dominates
 
 
 def test_fasttext_nan_in_this_process_falls_back_to_a_fresh_one(tmp_path, monkeypatch):
