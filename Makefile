@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py corpora/debian_docs.py \
+$(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py quality_models/quality.py quality_models/training_data.py quality_models/debian_docs.py \
           tokenize_jobs/audio_codec.py quality_models/speech.py tokenize_jobs/image_vq.py tokenize_jobs/image_vq_train.py \
           quality_models/images.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -29,7 +29,7 @@ $(STAMP): setup.cfg pyproject.toml infra/pom.xml quality_models/models.py qualit
 	$(PY) -m pip install -q -e ".[all,test]"
 	$(PY) -m infra.jars fetch --s3
 	$(PY) -m quality_models.models fetch
-	$(PY) -m corpora.debian_docs >/dev/null
+	$(PY) -m quality_models.debian_docs >/dev/null
 	$(PY) -m quality_models.quality train >/dev/null
 	$(PY) -m tokenize_jobs.audio_codec train
 	$(PY) -m tokenize_jobs.image_vq_train train

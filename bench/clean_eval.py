@@ -1,6 +1,6 @@
 """How much good text each clean rule drops, and how much junk: the per-rule table.
 
-Good set and negatives: corpora/debian_docs.py (real Debian documentation, FAQ, Python docs,
+Good set and negatives: quality_models/debian_docs.py (real Debian documentation, FAQ, Python docs,
 fortunes and licences in many languages; junk pages built from their fragments). Each good
 document goes the clean stage's way: extraction (resiliparse), normalization, fastText
 language ID, signals, the configured rules; negatives are measured as extracted text. A
@@ -29,12 +29,12 @@ from bench.common import machine, save  # noqa: E402
 
 
 def evaluate(per_group: int, overrides: list[str], seed: int = 0) -> dict:
-    from corpora.debian_docs import fetch, good_documents, junk_documents
     from jobs.common.config import load_config
     from pipelines.clean.extract import extract, normalize
     from pipelines.clean.refine import identify_languages
     from pipelines.clean.rules import failed, rules_from_config
     from pipelines.clean.signals import measure
+    from quality_models.debian_docs import fetch, good_documents, junk_documents
     from quality_models.models import lid_path
 
     cfg = load_config("sample", overrides)

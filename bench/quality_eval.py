@@ -1,6 +1,6 @@
 """The quality classifier's tiers on real good text and on junk, per source and per junk kind.
 
-Good set and junk: corpora/debian_docs.py (as bench/clean_eval.py), extracted and normalized
+Good set and junk: quality_models/debian_docs.py (as bench/clean_eval.py), extracted and normalized
 the clean stage's way, scored by the configured quality model (default: this code's model);
 pages the model was trained on are left out, and sources and junk kinds it never saw are
 marked "held out". A tier that tracks the source (one manual high, another low) or lets a junk
@@ -23,10 +23,10 @@ from bench.common import save  # noqa: E402
 
 
 def evaluate(per_group: int, seed: int, model: str | None) -> dict:
-    from corpora.debian_docs import fetch, good_documents, junk_documents
     from jobs.common.config import load_config
     from pipelines.clean.extract import extract, normalize
     from quality_models import training_data
+    from quality_models.debian_docs import fetch, good_documents, junk_documents
     from quality_models.quality import model_path, score
 
     tiers = load_config("sample")["clean"]["quality"]["tiers"]

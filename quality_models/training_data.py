@@ -3,14 +3,14 @@ real web pages are made of, with a held-out set from sources the training never 
 
 Positives (`hq`), each source capped so none dominates: the shipped sample texts (Debian
 Installation Guide, 19 languages, runs of 1-4 paragraphs) and, from what Debian ships
-(corpora/debian_docs.py, fetched once per machine), the Administrator's Handbook (~25
+(quality_models/debian_docs.py, fetched once per machine), the Administrator's Handbook (~25
 languages), the Debian Reference (9), the Python 3.11 documentation (code-bearing prose) and
 the licence texts; each page extracted and normalized the clean stage's way, taken whole and
 as a window of paragraphs. Negatives (`lq`): junk pages built per language from those
 sources' own headings, sentences and words (navigation, link directories, cookie and login
-walls, keyword spam, price lists, placeholder text), template
-boilerplate in English and Chinese (menus, legal notices, share bars, SEO stuffing, comment
-spam) and, so the model learns coherence rather than vocabulary, the good texts scrambled.
+walls, keyword spam, price lists, placeholder text), template boilerplate in English and
+Chinese (menus, legal notices, share bars, SEO stuffing, comment spam) and, so the model
+learns coherence rather than vocabulary, the good texts scrambled.
 
 Held out (never trained on): the Developer's Reference (5 languages), the Debian FAQ and
 fortune cookies (7 languages) as `hq`, and three junk kinds (teaser lists, hashtag spam,
@@ -18,8 +18,8 @@ number dumps) built from those sources as `lq`. The model's JSON reports precisi
 them, so a classifier that only recognises its training domain shows it there.
 
 The corpus is built once per version of this recipe (a hash of this module's and
-corpora/debian_docs.py's source) into the models dir; the model's version is a hash of the
-corpus and the training parameters. Deterministic for a seed and the Debian packages fetched.
+debian_docs.py's source) into the models dir; the model's version is a hash of the corpus
+and the training parameters. Deterministic for a seed and the Debian packages fetched.
 """
 from __future__ import annotations
 
@@ -126,8 +126,8 @@ def _window(paras: list[str], rng: random.Random, min_chars: int = 300) -> str:
 
 def _good_texts(seed: int) -> list[dict]:
     """{id, source, lang, text} of the Debian good set, extracted and normalized."""
-    from corpora.debian_docs import fetch, good_documents
     from pipelines.clean.extract import extract, normalize
+    from quality_models.debian_docs import fetch, good_documents
 
     docs = good_documents(fetch(), per_group=PER_GROUP, seed=seed)
     out = []
@@ -149,7 +149,7 @@ def _capped(docs: list[dict], caps: dict[str, int], rng: random.Random) -> list[
 def _junk(docs: list[dict], kinds: tuple[str, ...], n: int, seed: int) -> list[dict]:
     """About n junk pages of `kinds`, built per language from that language's documents, each
     language's share of them its share of the documents (so no language reads as junk)."""
-    from corpora.debian_docs import junk_documents
+    from quality_models.debian_docs import junk_documents
 
     by_lang: dict[str, list[str]] = {}
     for d in docs:
@@ -197,7 +197,7 @@ def build(seed: int = 0) -> dict:
 
 def recipe_version(seed: int = 0) -> str:
     """A hash of the code that builds the corpus (this module and the Debian set) and the seed."""
-    from corpora import debian_docs
+    from quality_models import debian_docs
 
     src = inspect.getsource(sys.modules[__name__]) + inspect.getsource(debian_docs) + str(seed)
     return hashlib.sha256(src.encode("utf-8")).hexdigest()[:12]

@@ -242,7 +242,7 @@ SPECS = [
                                  r"|[rs]k_(?:live|test|prod)_[A-Za-z0-9]{10,99}|SG\.[\w-]{16,32}\.[\w-]{16,64}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z]{34}"
                                  r"|LTAI[A-Za-z0-9]{12,20}|AKID[A-Za-z0-9]{32}|dckr_pat_[A-Za-z0-9_-]{27}"
                                  r"|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 0.9),
-                # KEY = value lines, the key name possibly prefixed (AWS_SECRET_ACCESS_KEY, OPENAI_API_KEY);
+                # KEY = value lines, matched from the key word (the SECRET_ACCESS_KEY of AWS_SECRET_ACCESS_KEY);
                 # `password "value"`, `password is value`, `API token value` where the value holds a digit;
                 # a value of 8-15 lower-case letters is a word
                 ("assigned_secret", r"(?i)(?:" + SECRET_WORDS + r")"
@@ -261,7 +261,6 @@ SPECS = [
                               r"\s+[A-Za-z0-9+/=._~-]{8,}"
                               r"|\bBearer\s+[A-Za-z0-9._~+/-]{20,}=*", 0.8)],
      ["key", "token", "secret", "密钥", "密码"], secret_plausible),
-    # a random-looking value after a weaker key word (AccountKey=..., shared key ..., PAT: ...)
     # a password-like token shortly after a credential word on the same line: "密码设置为 X",
     # "login is admin / X", "token 是 X", "redis-cli -a X ... password"
     # (the word first and \K before the token: a variable-width lookbehind ran at 0.5 MB/s)
@@ -270,7 +269,6 @@ SPECS = [
                                     r"\K(?=[!-~]*?\d)[!-~]{7,63}?[A-Za-z0-9#$%&*+/=@^_~!-](?=[.,;:?)\]}'\"]*(?:[^!-~]|$))",
                  0.6)],
      [], password_like),
-    # (starting at the key word: a lazy [A-Za-z0-9_]*? prefix tried at every position ran at 7 MB/s)
     # a token that only a password looks like, wherever it stands: 8-32 characters with upper and
     # lower case, a digit and one of !#$%&@^~? (Sunflower#2025, Ht!Adm1n2025); in 14.6 MB of Debian
     # documentation ~100 tokens have that shape, none a password, all refused by strong_password
@@ -278,6 +276,8 @@ SPECS = [
                                     r"(?=[!-~]{0,31}?[!#$%&@^~?])[!-~]{7,31}?[A-Za-z0-9#$%&*@^~?+!-]"
                                     r"(?=[.,;:?)\]}'\"]*(?:[^!-~]|$))", 0.5)],
      [], strong_password),
+    # a random-looking value after a weaker key word (AccountKey=..., shared key ..., PAT: ...);
+    # starting at the key word: a lazy [A-Za-z0-9_]*? prefix tried at every position ran at 7 MB/s
     ("SECRET", [("keyed_random", r"(?i)(?:key|pat|hmac|(?<![A-Za-z])[as]k(?![A-Za-z]))"
                                  r"(?<!(?:" + PUBLIC_KEY_WORDS + r")[ \t]+[A-Za-z0-9_]*(?:key|pat|hmac))"
                                  r"['\"]?(?:[ \t]*(?:=>|[:=：])[ \t]*|[ \t]+)"

@@ -1,5 +1,6 @@
-"""An evaluation set for the clean rules: real, good multilingual documentation and prose from
-what Debian ships, and the boilerplate and junk that web pages are made of around such text.
+"""Real, good multilingual documentation and prose from what Debian ships, and the boilerplate
+and junk that web pages are made of around such text: the quality classifier's training text
+(training_data.py) and the evaluation set of the clean and quality benchmarks.
 
 Good documents (none from the sample's source, the Installation Guide): the Debian
 Administrator's Handbook (HTML, ~25 languages), the Debian Reference (9 languages), the
@@ -14,7 +15,7 @@ Negatives are generated from the good set's own headings, sentences and words, o
 page: navigation menus, link directories, cookie and login walls, keyword spam, template
 repetition, price lists, teaser lists, hashtag spam, placeholder pages and number dumps.
 
-    python -m corpora.debian_docs [DEST]    # fetch and unpack (default: default_dir())
+    python -m quality_models.debian_docs [DEST]    # fetch and unpack (default: default_dir())
 
 The packages are fetched once per machine into ~/.cache/lakehouse/debian-docs (outside the
 clone, like pip's and Maven's caches; LAKEHOUSE_DEBIAN_DOCS moves it): the quality classifier
