@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,11 @@ def fetch(dest: str | Path | None = None) -> Path:
     have = {p.name.split("_")[0] for p in debs.glob("*.deb")}
     missing = [p for p in PACKAGES if p not in have]
     if missing:
+        if not shutil.which("apt-get"):
+            raise RuntimeError(f"apt-get not found: the Debian documentation packages ({', '.join(missing)}) "
+                               "that the quality classifier trains on come from Debian's archive. Train it where "
+                               "apt-get works (`make setup`) and copy ~/.cache/lakehouse/models here, or set "
+                               "clean.quality.model to a trained model file")
         got = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
         if got.returncode:          # no package lists yet on a fresh machine
             sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]

@@ -103,8 +103,9 @@ def _train_supervised(fasttext, path: str, tries: int = 5, probe: list[tuple[str
                        "in fresh processes")
 
 
-def model_version(seed: int = 0) -> str:
-    c = corpus(seed)
+def model_version(seed: int = 0, c: dict | None = None) -> str:
+    """A hash of the corpus (`c`, or this recipe's, read from the models dir) and PARAMS."""
+    c = c or corpus(seed)
     data = json.dumps([c["train"], c["heldout"], PARAMS], ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(data).hexdigest()[:12]
 
@@ -141,7 +142,7 @@ def train(out_dir: Path | None = None, seed: int = 0) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     c = corpus(seed)
     data = [(e["label"], e["text"]) for e in c["train"]]
-    version = model_version(seed)
+    version = model_version(seed, c)
     split = int(len(data) * (1 - HOLDOUT))
     train_set, test_set = data[:split], data[split:]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:

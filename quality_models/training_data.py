@@ -216,8 +216,3 @@ def corpus(seed: int = 0, models: Path | None = None) -> dict:
     tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
     os.replace(tmp, path)
     return data
-
-
-def examples(seed: int = 0) -> list[tuple[str, str]]:
-    """[(label, text)] of the training corpus, labels 'hq' and 'lq', shuffled."""
-    return [(e["label"], e["text"]) for e in corpus(seed)["train"]]

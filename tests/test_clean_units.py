@@ -163,6 +163,15 @@ def test_quality_corpus_has_several_good_sources_and_keeps_its_held_out_ones_out
     assert max(hq.count(g) for g in set(hq)) < 0.5 * len(hq)          # no one source dominates
 
 
+def test_debian_docs_without_apt_get_say_where_the_model_comes_from(tmp_path, monkeypatch):
+    """A driver that is not Debian cannot fetch the training text: a clear error, not a bare OSError."""
+    from quality_models import debian_docs
+
+    monkeypatch.setattr(debian_docs.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get not found.*clean.quality.model"):
+        debian_docs.fetch(tmp_path)
+
+
 def test_fasttext_nan_in_this_process_falls_back_to_a_fresh_one(tmp_path, monkeypatch):
     """When training keeps stopping on NaN here, a spawned process (no torch, a clean state) trains it."""
     import fasttext

@@ -12,6 +12,7 @@ PHONE, CREDIT_CARD, IBAN, IP_ADDRESS, URL_CREDENTIALS, SECRET.
 """
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 
@@ -108,10 +109,12 @@ _PLACEHOLDER = re.compile(r"^(?:<[^>]*>?|\$\{?\w+\}?|\{\{.*|%\w|\[.*\]?|\*+|x+|\
 
 
 def secret_plausible(match: str) -> bool | None:
-    """False for a KEY = value match whose value cannot be a secret: a placeholder (<password>,
-    ${TOKEN}, ****, your_password), a path or an /etc/passwd field list, or a single character
-    class (lower, upper, digit, symbol) under 16 characters. None (no verdict: the pattern's
-    score stands) otherwise, and for matches without an assignment (AKIA..., ghp_...)."""
+    """False for a match whose value cannot be a secret: a masked one (AKIAXXXX..., ****), a
+    placeholder (<password>, ${TOKEN}, your_password), a path or an /etc/passwd field list, a
+    date or number under 16 characters, a word in any script, a snake_case or hyphenated name,
+    code (getpass.getpass()), or a single character class under 16 characters. None (no
+    verdict: the pattern's score stands) otherwise, and for matches without an assignment
+    (AKIA..., ghp_..., `mysql -pX`) unless their last word is a path."""
     if match.startswith("-----") or "://" in match:
         return None
     m = re.search(r"=>|[:=：]", match)
@@ -150,8 +153,6 @@ def random_value(match: str) -> bool:
     ~3.8) or 2+ digits and >= 3.5 (base64 of text has few digits, ~4.5 bits); words and
     snake_case names fall under it. GPG key ids (16 hex digits) and fingerprints written in
     groups do not pass."""
-    import math
-
     m = _KEYED.match(match)
     value = match[m.end():] if m else match
     if len(value) < 16 or sum(c.isdigit() for c in value) < 2 or sum(c.isalpha() for c in value) < 4:
