@@ -6,12 +6,16 @@
 The row is written as `running` at the start and updated to `succeeded` or `failed` at the
 end, with the input/output Delta versions (of the tables the stage declares in
 jobs/stages.py, plus any the job adds with `inputs()`/`outputs()`), counts, metrics,
-timings and, on failure, the scrubbed traceback. A succeeded run must satisfy
+timings, what Spark's executors did meanwhile (cores, task seconds, input and shuffle bytes:
+`executor_totals`) and, on failure, the scrubbed traceback. Every Delta commit the run makes
+carries its run_id as userMetadata (DESCRIBE HISTORY shows which run wrote what; `lakehouse
+plan` sums the bytes). A succeeded run must satisfy
 rows_in = rows_kept + rows_rejected, or it is marked failed. With `openlineage` configured,
 each run also sends START and COMPLETE/FAIL events (jobs/common/lineage_events.py).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -86,6 +90,27 @@ def new_run_id(stage: str) -> str:
     return f"{stage}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+# ExecutorSummary fields (Spark's status store, kept with or without the UI) -> run metrics
+_EXECUTOR_TOTALS = {"task_seconds": ("totalDuration", 1e-3), "gc_seconds": ("totalGCTime", 1e-3),
+                    "input_bytes": ("totalInputBytes", 1), "shuffle_read_bytes": ("totalShuffleRead", 1),
+                    "shuffle_write_bytes": ("totalShuffleWrite", 1)}
+
+
+def executor_totals(sc) -> dict[str, float]:
+    """Cumulative task time, GC time, input and shuffle bytes over all executors of the session
+    (dead ones included), and the cores of the live ones (the driver's in local mode)."""
+    jsc = sc._jsc.sc()
+    with contextlib.suppress(Exception):   # an internal API; figures a few ms old would do
+        jsc.listenerBus().waitUntilEmpty()   # the last tasks' metrics reach the store asynchronously
+    seq = jsc.statusStore().executorList(False)
+    execs = [seq.apply(i) for i in range(seq.size())]
+    out = {k: sum(getattr(e, f)() for e in execs) * scale for k, (f, scale) in _EXECUTOR_TOTALS.items()}
+    workers = [e for e in execs if e.isActive() and e.id() != "driver"]
+    out["cores"] = sum(e.totalCores() for e in workers or [e for e in execs if e.id() == "driver"])
+    return out
+
+
 class AccountingError(RuntimeError):
     """rows in != rows kept + rows rejected."""
 
@@ -110,6 +135,8 @@ class StageRun:
         self.metrics: dict[str, float] = {}
         self.declared = stages.stage(stage) if stage in stages.names() else None
         self.events = emitter(cfg, lake.root)
+        self._spark_before: dict[str, float] = {}
+        self._user_metadata: str | None = None
 
     # -- what the job reports -----------------------------------------------------------
     def inputs(self, *tables: str) -> None:
@@ -172,17 +199,40 @@ class StageRun:
         else:
             self.lake.merge_upsert("ops.runs", df)
 
+    def _spark_start(self) -> None:
+        self._spark_before = executor_totals(self.lake.spark.sparkContext)
+        self._user_metadata = self.lake.spark.conf.get(USER_METADATA, None)
+        self.lake.spark.conf.set(USER_METADATA, self.run_id)
+
+    def _spark_end(self) -> None:
+        """The run's share of the executor totals as metrics; the session's userMetadata back."""
+        if self._user_metadata is None:
+            self.lake.spark.conf.unset(USER_METADATA)
+        else:
+            self.lake.spark.conf.set(USER_METADATA, self._user_metadata)
+        now = executor_totals(self.lake.spark.sparkContext)
+        self.metric("cores", now["cores"])
+        for k in _EXECUTOR_TOTALS:
+            self.metric(k, now[k] - self._spark_before.get(k, 0.0))
+
     def __enter__(self) -> StageRun:
         if self.declared:
             self.inputs(*self.declared.reads)
             self.outputs(*self.declared.writes)
         self._write("running")
+        self._spark_start()
         log.info("run %s started (stage %s, config %s)", self.run_id, self.stage, self.config_hash)
         if self.events:
             self.events.emit("START", self)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._spark_end()
+        except Exception:
+            if exc is None:
+                raise
+            log.exception("could not read the executor totals of failed run %s", self.run_id)
         if exc is None and self.rows_in is not None and (
                 self.rows_in != self.rows_kept + self.rows_rejected + self.rows_skipped):
             self.broken.insert(0, f"rows_in {self.rows_in} != kept {self.rows_kept} + rejected {self.rows_rejected}"
