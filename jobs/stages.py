@@ -158,6 +158,8 @@ TOOLS: list[Tool] = [
     Tool("train", "train the Megatron-core model on an export (torchrun)", "jobs.train", plain=True),
     Tool("nightly", "every stage in order over what arrived since the last successful run", "jobs.nightly"),
     Tool("report", "a static HTML data dashboard of the lake (plots of runs, drops, tokens, PII)", "jobs.report"),
+    Tool("plan", "a capacity plan for a token pool (core-hours, wall time, bytes, shuffle) from measured rates",
+         "jobs.plan"),
     Tool("lineage", "the story of a document or an export shard, from the Delta tables", "jobs.lineage"),
     Tool("review", "a static HTML page of a random sample of a stage's decisions, for a person to check",
          "jobs.review"),

@@ -6,8 +6,10 @@ anywhere without a server or network. Sections: runs (rows in/kept/rejected per 
 over runs, durations), drop reasons, duplicate rate, documents by language and quality
 tier, tokens by modality/language/dataset over runs, PII found, licenses, the last
 export's mixture realised against its target, and the lake's tokens per modality and
-language next to the user's 100T pool plan. Driver-side: `collect` takes the job's lake
-handle (jobs/common/lake.py Lake), `render` only the collected frames.
+language next to the user's 100T pool plan, and the capacity plan for that pool from the
+lake's own measured rates (pipelines/plan.py, as `lakehouse plan` prints it). Driver-side:
+`collect` takes the job's lake handle (jobs/common/lake.py Lake), `render` only the
+collected frames.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ import json
 from datetime import UTC, datetime
 
 import pandas as pd
+
+from pipelines import plan as capacity
+from pipelines.plan import POOL_PLAN_T
 
 
 def _sql(lake, table: str, query: str) -> pd.DataFrame:
@@ -52,14 +57,13 @@ def collect(lake) -> dict[str, pd.DataFrame]:
                                               "ORDER BY at DESC LIMIT 1"),
     }
     d["mixture"] = _mixture(lake, d["exports"])
+    d["rates"] = capacity.rates_from_lake(lake)
     d["holdings"] = _sql(lake, "gold.tokens", "SELECT modality, lang, sum(n_tokens) AS tokens, count(*) AS rows, "
                                               "sum(end_s - start_s) / 3600 AS hours FROM gold.tokens "
                                               "GROUP BY modality, lang")
     return d
 
 
-# the user's 100T pool plan (../shared ARCHITECTURE: numbers from the user's documents)
-POOL_PLAN_T = {"text": 94.0, "audio": 2.5, "video": 2.5, "image": 1.0}
 LANG_PLAN = {"zh": 0.40, "en": 0.50, "other": 0.10}   # of the language tokens: text + audio + video
 
 
@@ -231,12 +235,21 @@ def render(d: dict[str, pd.DataFrame], lake_root: str) -> str:
                    f"<td>{'' if pd.isna(r.rows_kept) else int(r.rows_kept)}</td>"
                    f"<td>{'' if pd.isna(r.rows_rejected) else int(r.rows_rejected)}</td></tr>"
                    for r in runs.itertuples()) if not runs.empty else ""
-    nav = " · ".join([f'<a href="#{i}">{html.escape(t)}</a>' for i, t, _ in figs] + ['<a href="#plan">Plan</a>'])
+    nav = " · ".join([f'<a href="#{i}">{html.escape(t)}</a>' for i, t, _ in figs]
+                     + ['<a href="#plan">Plan</a>', '<a href="#capacity">Capacity</a>'])
     body = "".join(f'<section id="{i}"><h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" '
                    f'src="data:image/png;base64,{b}"></section>' for i, t, b in figs)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mods, langs = plan_vs_lake(d["holdings"])
     plan_tables = _table(mods) + "<p></p>" + _table(langs)
+    cap = capacity.plan(d.get("rates") or {}, capacity.Pool())
+    cap_rows = capacity.rows(cap)
+    cap_tables = "<p></p>".join(_table(pd.DataFrame(cap_rows[k])) for k in ("modalities", "stages", "layers")
+                                if cap_rows[k])
+    cap_total = (f"{cap['core_hours']:,.0f} core-hours, {cap['wall_hours']:,.1f} h on {cap['pool']['cores']} cores, "
+                 f"shuffle {capacity.human(cap['shuffle_bytes'], 'B')}; a nightly of 1%: "
+                 f"{cap['nightly']['core_hours']:,.1f} core-hours" + ("" if cap["complete"] else
+                                                                     " (modalities without measured rates left out)"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lakehouse data report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}}
@@ -249,6 +262,10 @@ section{{margin:1.5em 0}}</style></head>
 <p>Tokens in gold.tokens by modality (hours of audio and video) and by language (of text, audio and video
 tokens), next to the plan: 94.0T text, 2.5T audio, 2.5T video, 1.0T image; zh ~40%, en ~50%, other ~10%.</p>
 {plan_tables}
+<h2 id="capacity">Capacity plan for the 100T pool</h2>
+<p>What building the pool would cost at the per-core rates this lake's runs measured (`lakehouse plan`, the
+same figures): {html.escape(cap_total)}.</p>
+{cap_tables}
 <h2>Last runs</h2><table><tr><th>stage</th><th>status</th><th>started</th><th>seconds</th><th>in</th><th>kept</th>
 <th>rejected</th></tr>{rows}</table>
 {body}

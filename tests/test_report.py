@@ -47,4 +47,8 @@ def test_report_sets_the_lake_beside_the_100t_plan(multimodal):
     assert list(langs["lang"]) == ["zh", "en", "other"] and abs(langs["lake_share"].sum() - 1) < 1e-9
     assert list(langs["plan_share"]) == [0.40, 0.50, 0.10]
     page = render(data, lake.root)
-    assert "The lake against the 100T pool plan" in page and page.count("<table>") == 3
+    assert "The lake against the 100T pool plan" in page and page.count("<table>") == 6
+    # the capacity plan from the lake's own rates: every modality measured here, as `lakehouse plan` computes it
+    from pipelines import plan as capacity
+    cap = capacity.plan(data["rates"], capacity.Pool())
+    assert cap["complete"] and f"{cap['core_hours']:,.0f} core-hours" in page and "no measured rates" not in page
