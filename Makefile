@@ -10,7 +10,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-quality-eval bench-audio bench-image bench-video bench-export clean
+.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-quality-eval bench-audio bench-image bench-video bench-export bench-incremental clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,9 @@ bench-tokenize: setup
 
 bench-export: setup
 	$(PY) bench/export_bench.py --scale 100 --phase B
+
+bench-incremental: setup
+	$(PY) bench/incremental_bench.py --docs 1000000 --share 0.01
 
 clean:
 	rm -rf lake build spark-warehouse metastore_db derby.log

@@ -2,7 +2,9 @@
 
     python bench/incremental_bench.py --docs 1000000 --share 0.01 [--cores 2]
 
-Three runs of ingest, clean, dedup, pii and tokenize (`lakehouse nightly --only ...`), each
+The corpus: generated WARC pages of paragraphs drawn at random from the sample texts
+(corpora/sample.py generate_warcs, distinct), so that most survive dedup and the later
+stages see most of the lake. Three runs of ingest, clean, dedup, pii and tokenize (`lakehouse nightly --only ...`), each
 in its own Spark session on local[cores]:
   full:    an empty lake, the generated corpus of `--docs` WARC records;
   nightly: the same lake afterwards, with `--share` x docs new records arriving;
@@ -33,11 +35,11 @@ STAGES = ["ingest", "clean", "dedup", "pii", "tokenize"]
 def corpus(root: Path, n: int, start: int, seed: int) -> Path:
     from corpora.sample import generate_warcs
 
-    d = root / f"warc-{start}-{n}-s{seed}"
+    d = root / f"warc-distinct-{start}-{n}-s{seed}"
     if not (d / "_COMPLETE").exists():
         shutil.rmtree(d, ignore_errors=True)
         t = time.monotonic()
-        generate_warcs(d, n, max(2, min(200, n // 5000)), seed=seed, start=start)
+        generate_warcs(d, n, max(2, min(200, n // 5000)), seed=seed, start=start, distinct=True)
         (d / "_COMPLETE").write_text("ok")
         print(f"generated {n} records from {start} in {time.monotonic() - t:.1f}s", flush=True)
     return d

@@ -388,9 +388,11 @@ def generate(out_dir: str | Path, n_pages: int = 600, seed: int = 0) -> dict[str
 
 
 def generate_warcs(out_dir: str | Path, n_records: int, n_files: int = 20, seed: int = 0,
-                   start: int = 0) -> list[Path]:
+                   start: int = 0, distinct: bool = False) -> list[Path]:
     """Benchmark corpus: n_records response records over n_files gzip WARCs, no faults.
-    `start` numbers pages (URLs, file names) from there, for later batches of a crawl."""
+    `start` numbers pages (URLs, file names) from there, for later batches of a crawl.
+    Pages are runs of 2-5 consecutive sample paragraphs, so most are near-duplicates of
+    others; `distinct`: of paragraphs drawn at random from their language's, so few are."""
     out = Path(out_dir)
     texts = load_texts()
     rng = random.Random(seed)
@@ -400,7 +402,8 @@ def generate_warcs(out_dir: str | Path, n_records: int, n_files: int = 20, seed:
     paths = []
     for f in range(n_files):
         lo, hi = start + f * per, start + min(n_records, (f + 1) * per)
-        pages = [make_page(i, langs[i % len(langs)], texts[langs[i % len(langs)]], rng, rng.random() < 0.2,
+        pick = (lambda paras: rng.sample(paras, min(12, len(paras)))) if distinct else (lambda paras: paras)
+        pages = [make_page(i, langs[i % len(langs)], pick(texts[langs[i % len(langs)]]), rng, rng.random() < 0.2,
                            rng.choice(licenses)) for i in range(lo, hi)]
         p = out / f"bench-{lo:08d}.warc.gz"
         write_warc(p, pages, lo)
