@@ -242,7 +242,7 @@ def render(d: dict[str, pd.DataFrame], lake_root: str) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mods, langs = plan_vs_lake(d["holdings"])
     plan_tables = _table(mods) + "<p></p>" + _table(langs)
-    cap = capacity.plan(d.get("rates") or {}, capacity.Pool())
+    cap = capacity.plan(d["rates"], capacity.Pool())
     cap_rows = capacity.rows(cap)
     cap_tables = "<p></p>".join(_table(pd.DataFrame(cap_rows[k])) for k in ("modalities", "stages", "layers")
                                 if cap_rows[k])
