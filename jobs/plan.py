@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pool = P.Pool(tokens=parse_tokens(args.tokens), cores=args.cores, nightly_share=args.nightly_share,
                       bytes_per_text_token=args.bytes_per_token)
+        if args.rates and args.save_rates:
+            raise P.PlanError("--save-rates records a lake's rates: it does not go with --rates")
         if args.rates:
             try:
                 rates, source = P.load_rates(Path(args.rates).read_text())

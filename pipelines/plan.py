@@ -92,8 +92,9 @@ def load_rates(text: str) -> tuple[dict[str, StageRates], str]:
 
 def rates_from_lake(lake, history_limit: int = 2000) -> dict[str, StageRates]:
     """Each chain stage's totals over its succeeded runs in ops.runs that measured their cores
-    (runs recorded before this field, and reapply runs, are left out); bytes written from the
-    Delta history of the tables the runs wrote (the last `history_limit` commits of each)."""
+    and whose commits are still in the Delta history read (the last `history_limit` commits of
+    each table they wrote, and what the log retention keeps), so rows, time and bytes come from
+    the same runs; runs recorded before these fields, and reapply runs, are left out."""
     if not lake.exists("ops.runs"):
         return {}
     from pyspark.sql import functions as F
@@ -106,12 +107,14 @@ def rates_from_lake(lake, history_limit: int = 2000) -> dict[str, StageRates]:
     written = bytes_by_run(lake, {t for r in runs for t in (r["output_versions"] or {})}, history_limit)
     out: dict[str, StageRates] = {}
     for r in runs:
+        if r["run_id"] not in written:
+            continue
         m = r["metrics"] or {}
         tokens = int(m.get("new_tokens", 0))
         add = StageRates(rows_in=int(r["rows_in"]), rows_kept=int(r["rows_kept"] or 0), seconds=float(r["duration_s"]),
                          core_seconds=float(r["duration_s"]) * m["cores"], tokens=tokens,
                          shuffle_bytes=int(m.get("shuffle_write_bytes", 0)), input_bytes=int(m.get("input_bytes", 0)),
-                         written=written.get(r["run_id"], {}))
+                         written=written[r["run_id"]])
         s = out.get(r["stage"])
         out[r["stage"]] = add if s is None else StageRates(
             rows_in=s.rows_in + add.rows_in, rows_kept=s.rows_kept + add.rows_kept, seconds=s.seconds + add.seconds,

@@ -73,10 +73,18 @@ def test_stages_without_rates_are_missing_not_guessed(tmp_path, capsys):
     (["--tokens", "speech=1T"], "expected MODALITY=COUNT"),
     (["--tokens", "text=lots"], "is not a count"),
     (["--cores", "0"], "cores must be > 0"),
+    (["--save-rates", "x.json"], "does not go with --rates"),
 ])
 def test_bad_pool_is_a_clear_error(args, message, capsys):
     assert main(["--rates", str(RATES), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_executor_figures_that_cannot_be_read_never_fail_a_run():
+    from types import SimpleNamespace
+
+    from jobs.common.runs import executor_totals
+    assert executor_totals(SimpleNamespace(_jsc=None)) == {}
 
 
 def test_bad_rates_file_is_a_clear_error(tmp_path, capsys):

@@ -99,16 +99,23 @@ _EXECUTOR_TOTALS = {"task_seconds": ("totalDuration", 1e-3), "gc_seconds": ("tot
 
 def executor_totals(sc) -> dict[str, float]:
     """Cumulative task time, GC time, input and shuffle bytes over all executors of the session
-    (dead ones included), and the cores of the live ones (the driver's in local mode)."""
-    jsc = sc._jsc.sc()
-    with contextlib.suppress(Exception):   # an internal API; figures a few ms old would do
-        jsc.listenerBus().waitUntilEmpty()   # the last tasks' metrics reach the store asynchronously
-    seq = jsc.statusStore().executorList(False)
-    execs = [seq.apply(i) for i in range(seq.size())]
-    out = {k: sum(getattr(e, f)() for e in execs) * scale for k, (f, scale) in _EXECUTOR_TOTALS.items()}
-    workers = [e for e in execs if e.isActive() and e.id() != "driver"]
-    out["cores"] = sum(e.totalCores() for e in workers or [e for e in execs if e.id() == "driver"])
-    return out
+    (dead ones included, up to spark.ui.retainedDeadExecutors), and the cores of the live ones
+    (the driver's in local mode). Empty, with a warning, where Spark's internals do not answer:
+    these figures never fail a run."""
+    try:
+        jsc = sc._jsc.sc()
+        with contextlib.suppress(Exception):   # the last tasks' metrics reach the store asynchronously
+            jsc.listenerBus().waitUntilEmpty(2000)
+        seq = jsc.statusStore().executorList(False)
+        execs = [seq.apply(i) for i in range(seq.size())]
+        out = {k: sum(getattr(e, f)() for e in execs) * scale for k, (f, scale) in _EXECUTOR_TOTALS.items()}
+        workers = [e for e in execs if e.isActive() and e.id() != "driver"]
+        out["cores"] = sum(e.totalCores() for e in workers or [e for e in execs if e.id() == "driver"])
+        return out
+    except Exception as e:   # noqa: BLE001 - an internal API (py4j into the status store)
+        log.warning("executor totals unavailable (%s: %s); the run records no cores or shuffle bytes",
+                    type(e).__name__, str(e)[:200])
+        return {}
 
 
 class AccountingError(RuntimeError):
@@ -205,15 +212,19 @@ class StageRun:
         self.lake.spark.conf.set(USER_METADATA, self.run_id)
 
     def _spark_end(self) -> None:
-        """The run's share of the executor totals as metrics; the session's userMetadata back."""
+        """The run's share of the executor totals as metrics (none when either end had none;
+        a dead executor the store dropped can only lower a total, never below 0); the session's
+        userMetadata back."""
         if self._user_metadata is None:
             self.lake.spark.conf.unset(USER_METADATA)
         else:
             self.lake.spark.conf.set(USER_METADATA, self._user_metadata)
         now = executor_totals(self.lake.spark.sparkContext)
+        if not now or not self._spark_before:
+            return
         self.metric("cores", now["cores"])
         for k in _EXECUTOR_TOTALS:
-            self.metric(k, now[k] - self._spark_before.get(k, 0.0))
+            self.metric(k, max(0.0, now[k] - self._spark_before[k]))
 
     def __enter__(self) -> StageRun:
         if self.declared:
@@ -229,10 +240,8 @@ class StageRun:
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             self._spark_end()
-        except Exception:
-            if exc is None:
-                raise
-            log.exception("could not read the executor totals of failed run %s", self.run_id)
+        except Exception:   # noqa: BLE001 - the run's own outcome matters more than its figures
+            log.exception("could not restore the session after run %s", self.run_id)
         if exc is None and self.rows_in is not None and (
                 self.rows_in != self.rows_kept + self.rows_rejected + self.rows_skipped):
             self.broken.insert(0, f"rows_in {self.rows_in} != kept {self.rows_kept} + rejected {self.rows_rejected}"
