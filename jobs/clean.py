@@ -9,7 +9,9 @@ documents get their text back from bronze into silver.documents (dedup, pii and 
 then take them as new), newly failing ones are rejected and leave silver.documents,
 silver.minhash, silver.redacted_documents and gold.tokens. The change is a run of its own.
 
-Incremental: only bronze rows without a row in silver.text_signals are read. Each is
+Incremental: only bronze rows without a row in silver.text_signals are read, looked for
+among the rows bronze gained since the last clean run (its change feed:
+jobs/common/increment.py). Each is
 extracted, normalized, language-identified, measured and quality-scored on executors, then
 kept (silver.documents) or rejected (ops.rejects, reason = the check or rule that failed).
 Signals of every document go to silver.text_signals, written last: a run killed before it
@@ -27,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.increment import source_rows
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, check_error_budget, pipeline_version, reject_rows, write_rejects
 from pipelines.clean.reapply import DECISION, NOT_RULES, STORED, rebuild_fn, redecide_fn
@@ -39,9 +42,10 @@ STAGE = "clean"
 ERROR_REASONS = ("extractor_error",)    # the extractor failing, not the page: the error budget
 
 
-def pending(lake: Lake, datasets: list[str] | None) -> DataFrame:
-    """Bronze rows not cleaned yet (no row in silver.text_signals)."""
-    bronze = lake.read("bronze.documents")
+def pending(lake: Lake, run: StageRun, datasets: list[str] | None) -> DataFrame:
+    """Bronze rows not cleaned yet (no row in silver.text_signals), looked for among those
+    added since the last clean run (jobs/common/increment.py)."""
+    bronze = source_rows(lake, run, "bronze.documents")
     if datasets:
         bronze = bronze.filter(F.col("dataset").isin(datasets))
     if lake.exists("silver.text_signals"):
@@ -66,7 +70,7 @@ def run_clean(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
         for f in (lid, quality):
             spark.sparkContext.addFile(f)  # executors find them with SparkFiles.get(name)
         ctx = context_from_config(cfg, run.run_id, pipeline_version(), run.started_at, lid, quality)
-        todo = pending(lake, datasets)
+        todo = pending(lake, run, datasets)
         rows_in = todo.select("doc_id").count()     # counted from the input, not from the outcome
         want = int(ccfg["partitions"] or 0)
         have = todo.rdd.getNumPartitions()

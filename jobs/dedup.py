@@ -2,7 +2,8 @@
 
     lakehouse dedup [--dataset NAME ...]
 
-Incremental: documents of silver.documents without a silver.minhash row are signed and
+Incremental: documents of silver.documents without a silver.minhash row (looked for among
+those changed since the last dedup run: jobs/common/increment.py) are signed and
 matched against each other and against the index of documents kept by earlier runs.
 Each gets dup_cluster_id / dup_cluster_size / dup_keep in silver.documents; the dropped
 ones go to ops.rejects (exact_duplicate, url_duplicate, near_duplicate) with the kept
@@ -20,6 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.increment import source_rows
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.dedup.minhash import SCHEME
@@ -38,7 +40,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
     threshold = d["verify_threshold"]
     with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
         run.inputs("silver.minhash")
-        docs = lake.read("silver.documents")
+        docs = source_rows(lake, run, "silver.documents")
         if datasets:
             docs = docs.filter(F.col("dataset").isin(datasets))
         index = None
@@ -60,7 +62,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
             new = new.localCheckpoint()
             n_signed = new.count()
         with timer("cluster_seconds"):
-            pool = build_pool(new, index, lake.read("silver.documents"))
+            pool = build_pool(new, index, lake.read("silver.documents"), broadcast=n_signed <= d["broadcast_rows"])
             members = cluster_members(mh, pool) if index is not None else None
             clusters = assign(pool, threshold, d["bucket_window"], members, tuple(d["keep_by"])).localCheckpoint()
             rate_after = residual_rate(clusters)

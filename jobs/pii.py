@@ -29,6 +29,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.increment import source_rows
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from pipelines.pii.license import license_policy
@@ -42,9 +43,10 @@ STAGE = "pii"
 OUT = "silver.redacted_documents"
 
 
-def pending(lake: Lake, cfg: dict, datasets: list[str] | None):
-    """Documents dedup kept that have neither a silver.redacted_documents row nor a pii reject."""
-    docs = lake.read("silver.documents")
+def pending(lake: Lake, run: StageRun, cfg: dict, datasets: list[str] | None):
+    """Documents dedup kept that have neither a silver.redacted_documents row nor a pii reject,
+    looked for among those changed since the last pii run (jobs/common/increment.py)."""
+    docs = source_rows(lake, run, "silver.documents", config_keys=("pii.require_dedup",))
     if cfg["pii"]["require_dedup"]:
         docs = docs.where(F.col("dup_keep"))
     if datasets:
@@ -82,7 +84,7 @@ def run_pii(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | No
         salt, salt_from = audit_salt(lake, cfg)
         log.info("pii: audit hashes salted from %s", salt_from)
         phash = policy_hash(policy, lic, languages, ner)
-        docs = pending(lake, cfg, datasets).drop("title")
+        docs = pending(lake, run, cfg, datasets).drop("title")
         rows_in = docs.select("doc_id").count()      # counted from the input, not from the outcome
         if p["partitions"]:
             docs = docs.repartition(int(p["partitions"]))

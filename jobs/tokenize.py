@@ -23,6 +23,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.entry import dataset_stage_main, run_main
+from jobs.common.increment import source_rows
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
 from tokenize_jobs import vocab as vocab_mod
@@ -53,9 +54,11 @@ def publish_vocab(lake: Lake, cfg: dict) -> vocab_mod.Vocab:
     return vocab
 
 
-def pending_text(lake: Lake, cfg: dict, datasets: list[str] | None):
-    """Documents that go forward (dedup kept them) and have no gold.tokens text row."""
-    docs = lake.read(SOURCE)
+def pending_text(lake: Lake, run: StageRun, cfg: dict, datasets: list[str] | None):
+    """Documents that go forward (dedup kept them) with neither a gold.tokens text row nor a
+    tokenize reject, looked for among those changed since the last tokenize run
+    (jobs/common/increment.py)."""
+    docs = source_rows(lake, run, SOURCE, config_keys=("tokenize.require_dedup",))
     if cfg["tokenize"]["require_dedup"]:
         docs = docs.where(F.col("dup_keep"))
     if datasets:
@@ -63,6 +66,9 @@ def pending_text(lake: Lake, cfg: dict, datasets: list[str] | None):
     if lake.exists("gold.tokens"):
         done = lake.read("gold.tokens").where("modality = 'text'").select("doc_id")
         docs = docs.join(done, "doc_id", "left_anti")
+    if lake.exists("ops.rejects"):
+        docs = docs.join(lake.read("ops.rejects").where(F.col("stage") == STAGE).select("doc_id"), "doc_id",
+                         "left_anti")
     return docs
 
 
@@ -89,7 +95,7 @@ def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str]
         run.inputs("gold.tokens")
         vocab = publish_vocab(lake, cfg)
         timer = Timer(run)
-        docs = pending_text(lake, cfg, datasets)
+        docs = pending_text(lake, run, cfg, datasets)
         rows_in = docs.select("doc_id").count()      # counted from the input, not from the outcome
         if t["partitions"]:
             docs = docs.repartition(t["partitions"])

@@ -34,6 +34,10 @@ def _d(default, description: str):
 # -- lake and Spark ----------------------------------------------------------------------------
 class LakeConfig(Section):
     root: str = _d("./lake", "a local folder, s3a://bucket/prefix or hdfs://...")
+    pending: Literal["changes", "scan"] = _d(
+        "changes", "how clean, dedup, pii and tokenize find their work: `changes` reads what their source "
+        "gained since their last successful run (Delta's change data feed), `scan` the whole source "
+        "(jobs/common/increment.py)")
 
 
 SPARK_CONF = {
@@ -212,9 +216,10 @@ class DedupConfig(Section):
         "earlier kept member, whose decision stands; doc_id breaks ties): quality_tier = the quality classifier's "
         "tier (high, mid, low), fetch_time = the earliest fetched; [] = the smallest doc_id")
     broadcast_rows: int = Field(500_000, ge=0, description="runs with at most this many new documents ship "
-                                                           "their marks (~120 B each) to every task when updating "
-                                                           "silver.documents (no shuffle of the text); above, a "
-                                                           "shuffle join")
+                                                           "their keys (~150 B each: bands, hashes, URL) to every "
+                                                           "task when looking them up in silver.minhash, and their "
+                                                           "marks (~120 B each) when updating silver.documents (no "
+                                                           "shuffle of the index or the text); above, shuffle joins")
 
     @model_validator(mode="after")
     def _bands(self):

@@ -143,32 +143,38 @@ def candidate_edges(pool: DataFrame, threshold: float | None, window: int) -> Da
     return exact.unionByName(url).unionByName(lsh)
 
 
-def related_index(new: DataFrame, index: DataFrame) -> DataFrame:
-    """Rows of the index (earlier kept docs) sharing any key with a new document."""
+def related_index(new: DataFrame, index: DataFrame, broadcast: bool = False) -> DataFrame:
+    """Rows of the index (earlier kept docs) sharing any key with a new document.
+    `broadcast`: ship the new documents' keys, and the ids they find, to every task instead
+    of shuffling the index's bands, hashes, URLs and signatures (they must fit in memory)."""
+    small = F.broadcast if broadcast else (lambda df: df)
+
     def keys(df, col):
-        return df.select(col).where(F.col(col).isNotNull()).distinct()
-    nb = new.select(F.explode("bands").alias("h")).distinct()
+        return small(df.select(col).where(F.col(col).isNotNull()).distinct())
+    nb = small(new.select(F.explode("bands").alias("h")).distinct())
     ib = index.select("doc_id", F.explode("bands").alias("h"))
     by_band = ib.join(nb, "h", "left_semi").select("doc_id")
     by_hash = index.join(keys(new, "norm_hash"), "norm_hash", "left_semi").select("doc_id")
     by_url = index.join(keys(new, "url_norm"), "url_norm", "left_semi").select("doc_id")
     ids = by_band.unionByName(by_hash).unionByName(by_url).distinct()
-    return index.join(ids, "doc_id", "left_semi")
+    return index.join(small(ids), "doc_id", "left_semi")
 
 
 POOL_COLS = ["doc_id", "norm_hash", "url_norm", "bands", "signature", "quality_tier", "fetch_time"]
 OLD_COLS = ["cluster_id", "cluster_size"]       # what the index remembers of an earlier kept document's cluster
 
 
-def build_pool(new: DataFrame, index: DataFrame | None, documents: DataFrame | None = None) -> DataFrame:
+def build_pool(new: DataFrame, index: DataFrame | None, documents: DataFrame | None = None,
+               broadcast: bool = False) -> DataFrame:
     """The new documents (is_old false) and the index rows sharing a key with them (is_old
     true, with their cluster's stored id and size), checkpointed: what `assign` clusters.
     Index rows written before the index stored clusters take them from `documents`
-    (silver.documents: dup_cluster_id, dup_cluster_size)."""
+    (silver.documents: dup_cluster_id, dup_cluster_size). `broadcast`: see related_index."""
     pool = new.select(*POOL_COLS, *[F.lit(None).cast(t).alias(c) for c, t in zip(OLD_COLS, ("string", "long"))],
                       F.lit(False).alias("is_old"))
     if index is not None:
-        old = related_index(new, index).select(*POOL_COLS, *OLD_COLS, F.lit(True).alias("is_old")).localCheckpoint()
+        old = (related_index(new, index, broadcast).select(*POOL_COLS, *OLD_COLS, F.lit(True).alias("is_old"))
+               .localCheckpoint())
         if documents is not None and not old.where(F.col("cluster_id").isNull()).isEmpty():
             stored = documents.select("doc_id", F.col("dup_cluster_id").alias("_id"),
                                       F.col("dup_cluster_size").alias("_size"))
