@@ -370,6 +370,9 @@ OPS_CRAWL_FILES = StructType([
 ])
 
 _CDF = {"delta.enableChangeDataFeed": "true"}
+# dedup's nightly marks (and --reapply's deletes) touch a few rows in many files: deletion
+# vectors mark them instead of rewriting every file that holds one (bench/README.md)
+_CDF_DV = {**_CDF, "delta.enableDeletionVectors": "true"}
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("bronze.documents", BRONZE_DOCUMENTS, ("doc_id",), partition_by=("dataset",),
@@ -377,7 +380,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("bronze.media", BRONZE_MEDIA, ("doc_id",), partition_by=("media_type",),
               description="raw audio/video/image references with probed metadata", properties=_CDF),
     TableSpec("silver.documents", SILVER_DOCUMENTS, ("doc_id",), partition_by=("lang",),
-              description="extracted, normalized, language-tagged, quality-scored text", properties=_CDF),
+              description="extracted, normalized, language-tagged, quality-scored text", properties=_CDF_DV),
     TableSpec("silver.text_signals", TEXT_SIGNALS, ("doc_id",), lineage=False, partition_by=("decision",),
               description="heuristic signals, language and quality scores of every cleaned document, kept or "
                           "rejected: decisions can be re-applied without re-measuring"),

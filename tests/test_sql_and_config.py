@@ -76,3 +76,28 @@ def test_config_json_masks_secret_keys_and_stays_json():
     assert out["spark"]["conf"]["spark.hadoop.fs.s3a.secret.key"] == "****"
     assert out["spark"]["conf"]["spark.hadoop.fs.s3a.access.key"] == "****"
     assert out["spark"]["conf"]["spark.sql.shuffle.partitions"] == 8
+
+
+def test_a_table_made_by_an_older_release_gains_its_specs_columns_and_properties(lake_at, tmp_path):
+    """silver.documents as an older release made it (no deletion vectors, a column fewer):
+    the first use adds the column and the property, and later uses change nothing."""
+    from delta.tables import DeltaTable
+    from pyspark.sql.types import StructType
+
+    from jobs.common.lake import Lake
+    from schemas.tables import table
+
+    lake, _ = lake_at(tmp_path / "lake")
+    spec = table("silver.documents")
+    older = StructType([f for f in spec.schema.fields if f.name != "dup_cluster_size"])
+    (DeltaTable.createIfNotExists(lake.spark).location(lake.path(spec.name)).addColumns(older)
+     .partitionedBy(*spec.partition_by).property("delta.enableChangeDataFeed", "true").execute())
+    fresh = Lake(lake.spark, lake.root)
+    fresh.ensure(spec.name)
+    detail = DeltaTable.forPath(lake.spark, lake.path(spec.name)).detail().first()
+    assert detail["properties"]["delta.enableDeletionVectors"] == "true"
+    assert detail["properties"]["delta.enableChangeDataFeed"] == "true"
+    assert "dup_cluster_size" in fresh.read(spec.name).columns
+    before = fresh.version(spec.name)
+    Lake(lake.spark, lake.root).ensure(spec.name)                # nothing more to change: no commit
+    assert fresh.version(spec.name) == before

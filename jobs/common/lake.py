@@ -140,7 +140,8 @@ class Lake:
 
     def _evolve(self, spec: TableSpec) -> None:
         """Schema evolution: columns a later release added to the spec (all nullable) are added;
-        NOT NULL columns it dropped (gold.exports.doc_ids) become nullable, so writes go on."""
+        NOT NULL columns it dropped (gold.exports.doc_ids) become nullable, so writes go on;
+        table properties it gained (silver.documents' deletion vectors) are set."""
         fields = self.spark.read.format("delta").load(self.path(spec.name)).schema.fields
         have = {f.name for f in fields}
         new = [f for f in spec.schema.fields if f.name not in have]
@@ -153,6 +154,13 @@ class Lake:
             if not f.nullable and f.name not in spec.schema.fieldNames():
                 self.spark.sql(f"ALTER TABLE {where} ALTER COLUMN {f.name} DROP NOT NULL")
                 log.info("%s.%s is no longer written: made nullable", spec.name, f.name)
+        if spec.properties:
+            props = DeltaTable.forPath(self.spark, self.path(spec.name)).detail().first()["properties"] or {}
+            gained = {k: v for k, v in spec.properties.items() if k not in props}
+            if gained:
+                sets = ", ".join(f"'{k}' = '{v}'" for k, v in gained.items())
+                self.spark.sql(f"ALTER TABLE {where} SET TBLPROPERTIES ({sets})")
+                log.info("set %s on %s", sets, spec.name)
 
     # -- reads and versions -----------------------------------------------------------
     def read(self, name: str, version: int | None = None) -> DataFrame:
