@@ -45,7 +45,7 @@ ERROR_REASONS = ("extractor_error",)    # the extractor failing, not the page: t
 def pending(lake: Lake, run: StageRun, datasets: list[str] | None) -> DataFrame:
     """Bronze rows not cleaned yet (no row in silver.text_signals), looked for among those
     added since the last clean run (jobs/common/increment.py)."""
-    bronze = source_rows(lake, run, "bronze.documents")
+    bronze = source_rows(lake, run, "bronze.documents", ("silver.text_signals",))
     if datasets:
         bronze = bronze.filter(F.col("dataset").isin(datasets))
     if lake.exists("silver.text_signals"):

@@ -40,7 +40,7 @@ def run_dedup(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | 
     threshold = d["verify_threshold"]
     with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
         run.inputs("silver.minhash")
-        docs = source_rows(lake, run, "silver.documents")
+        docs = source_rows(lake, run, "silver.documents", ("silver.minhash",))
         if datasets:
             docs = docs.filter(F.col("dataset").isin(datasets))
         index = None

@@ -46,7 +46,8 @@ OUT = "silver.redacted_documents"
 def pending(lake: Lake, run: StageRun, cfg: dict, datasets: list[str] | None):
     """Documents dedup kept that have neither a silver.redacted_documents row nor a pii reject,
     looked for among those changed since the last pii run (jobs/common/increment.py)."""
-    docs = source_rows(lake, run, "silver.documents", config_keys=("pii.require_dedup",))
+    docs = source_rows(lake, run, "silver.documents", (OUT, "ops.rejects"),
+                       config_keys=("pii.require_dedup",))
     if cfg["pii"]["require_dedup"]:
         docs = docs.where(F.col("dup_keep"))
     if datasets:

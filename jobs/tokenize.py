@@ -58,7 +58,7 @@ def pending_text(lake: Lake, run: StageRun, cfg: dict, datasets: list[str] | Non
     """Documents that go forward (dedup kept them) with neither a gold.tokens text row nor a
     tokenize reject, looked for among those changed since the last tokenize run
     (jobs/common/increment.py)."""
-    docs = source_rows(lake, run, SOURCE, config_keys=("tokenize.require_dedup",))
+    docs = source_rows(lake, run, SOURCE, ("gold.tokens", "ops.rejects"), config_keys=("tokenize.require_dedup",))
     if cfg["tokenize"]["require_dedup"]:
         docs = docs.where(F.col("dup_keep"))
     if datasets:

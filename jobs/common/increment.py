@@ -17,6 +17,7 @@ run's version) is read instead where that argument does not hold:
   datasets asked for, or a run of another kind since (`--reapply` may lift rejects: the
   markers shrink without the source changing);
 - a config key the pending set depends on (e.g. `pii.require_dedup`) differs from that run's;
+- a marker table lost rows since that run started (a delete: a user's, or a reapply's);
 - the feed cannot be read over the range (files vacuumed, schema changed, feed off then);
 - `lake.pending: scan` in the config.
 The run records which (metrics `pending.<table>.from_version`, -1 for a whole read).
@@ -25,15 +26,26 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.common.lake import Lake
+from jobs.common.runs import scrub
 
 log = logging.getLogger("lakehouse")
 LOOK_BACK = 200          # ops.runs rows of the stage searched for the baseline run
+
+
+def _args(text: str | None) -> dict | None:
+    """A run's arguments as ops.runs stores them (scrubbed JSON); None where unreadable."""
+    try:
+        args = json.loads(text or "{}")
+    except ValueError:
+        return None
+    return args if isinstance(args, dict) else None
 
 
 def _datasets(args: dict) -> set[str] | None:
@@ -49,19 +61,22 @@ def _config_value(config: dict, dotted: str):
     return node
 
 
-def baseline(lake: Lake, run, table: str, config_keys: tuple[str, ...] = ()) -> tuple[int, str] | None:
-    """(the version of `table` the last succeeded run like `run` started from, that run's
-    id), or None where the whole source must be read (module docstring)."""
+def baseline(lake: Lake, run, table: str, config_keys: tuple[str, ...] = ()) -> tuple[int, str, object] | None:
+    """(the version of `table` the last succeeded run like `run` started from, that run's id
+    and start time), or None where the whole source must be read (module docstring)."""
     if not lake.exists("ops.runs"):
         return None
-    mine = json.loads(run.args)
+    mine = _args(scrub(run.args))
+    if mine is None:
+        return None
     want = _datasets(mine)
     rows = (lake.read("ops.runs").where((F.col("stage") == run.stage) & (F.col("run_id") != run.run_id))
             .select("run_id", "status", "args", "input_versions", "config_json", "started_at")
             .orderBy(F.desc("started_at")).limit(LOOK_BACK).collect())
     for r in rows:
-        args = json.loads(r["args"] or "{}")
-        if {k: v for k, v in args.items() if k != "datasets"} != {k: v for k, v in mine.items() if k != "datasets"}:
+        args = _args(r["args"])
+        if args is None or ({k: v for k, v in args.items() if k != "datasets"}
+                            != {k: v for k, v in mine.items() if k != "datasets"}):
             log.info("%s: %s (args %s) ran since the last run like this one: %s is read whole", run.stage,
                      r["run_id"], r["args"], table)
             return None                    # a run of another kind since: it may have lifted markers
@@ -74,8 +89,30 @@ def baseline(lake: Lake, run, table: str, config_keys: tuple[str, ...] = ()) -> 
             log.info("%s: %s differs from run %s: %s is read whole", run.stage, changed, r["run_id"], table)
             return None
         version = (r["input_versions"] or {}).get(table)
-        return None if version is None else (version, r["run_id"])
+        return None if version is None else (version, r["run_id"], r["started_at"])
     return None
+
+
+MARGIN = timedelta(minutes=10)   # clock skew between the driver and the commit timestamps
+HISTORY = 1000                   # commits of a marker table looked at
+
+
+def shrunk(lake: Lake, table: str, since) -> bool:
+    """Whether `table` may have lost rows since `since` (a delete, a MERGE that deleted, an
+    overwrite, a restore), or has too many commits since to tell."""
+    if not lake.exists(table):
+        return False
+    hist = (DeltaTable.forPath(lake.spark, lake.path(table)).history(HISTORY)
+            .select("timestamp", "operation", "operationParameters", "operationMetrics").collect())
+    recent = [h for h in hist if h["timestamp"] >= since - MARGIN]
+    if len(hist) == HISTORY and len(recent) == HISTORY:
+        return True
+    for h in recent:
+        op, params, m = h["operation"], h["operationParameters"] or {}, h["operationMetrics"] or {}
+        if (op in ("DELETE", "TRUNCATE", "RESTORE") or "REPLACE" in op or params.get("mode") == "Overwrite"
+                or (op == "MERGE" and int(m.get("numTargetRowsDeleted", 0) or 0) > 0)):
+            return True
+    return False
 
 
 def commits_of(lake: Lake, table: str, run_id: str, after: int, upto: int) -> list[int]:
@@ -101,12 +138,19 @@ def changed_rows(lake: Lake, table: str, after: int, upto: int, keys: tuple[str,
             .select(*cols))
 
 
-def source_rows(lake: Lake, run, table: str, keys: tuple[str, ...] = ("doc_id",),
+def source_rows(lake: Lake, run, table: str, markers: tuple[str, ...], keys: tuple[str, ...] = ("doc_id",),
                 config_keys: tuple[str, ...] = ()) -> DataFrame:
     """What the stage run `run` reads of its source `table` to find its work: the rows changed
-    since its baseline run, or the whole table, at the version the run started from."""
+    since its baseline run, or the whole table, at the version the run started from.
+    `markers`: the tables the stage anti-joins (rows deleted from one since the baseline run
+    make their documents pending again without the source changing: a whole read)."""
     upto = run.input_versions.get(table, lake.version(table))
     base = None if run.cfg["lake"]["pending"] == "scan" else baseline(lake, run, table, config_keys)
+    if base is not None:
+        lost = [m for m in markers if shrunk(lake, m, base[2])]
+        if lost:
+            log.info("%s: %s lost rows since run %s: %s is read whole", run.stage, lost, base[1], table)
+            base = None
     after = base[0] if base and upto is not None and base[0] <= upto else None
     if after is not None:
         try:
