@@ -193,6 +193,13 @@ def test_killed_crawl_resumes_without_refetching(spark, tmp_path):
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        deadline = time.monotonic() + 30        # the whole group gone (its workers may still be publishing)
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
         logs = sorted((tmp_path / "lake" / "crawl" / "crawl" / "log").rglob("*.jsonl"))   # log/<run>/r<round>/
         assert logs                                      # segments of 3 URLs published before the kill
         committed = {line.split('"url": "')[1].split('"')[0] for f in logs for line in f.read_text().splitlines()}
