@@ -116,8 +116,9 @@ def shrunk(lake: Lake, table: str, since) -> bool:
 
 
 def commits_of(lake: Lake, table: str, run_id: str, after: int, upto: int) -> list[int]:
-    """Versions in (after, upto] of `table` that the run `run_id` committed (their userMetadata)."""
-    hist = DeltaTable.forPath(lake.spark, lake.path(table)).history()
+    """Versions in (after, upto] of `table` that the run `run_id` committed (their userMetadata),
+    among the last HISTORY commits (older ones are simply not skipped)."""
+    hist = DeltaTable.forPath(lake.spark, lake.path(table)).history(HISTORY)
     return [r["version"] for r in hist.where((F.col("version") > after) & (F.col("version") <= upto)
                                              & (F.col("userMetadata") == run_id)).select("version").collect()]
 
