@@ -10,7 +10,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-quality-eval bench-audio bench-image bench-video bench-export bench-incremental clean
+.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-quality-eval bench-audio bench-image bench-video bench-export bench-incremental bench-executors clean
 
 setup: $(STAMP)
 
@@ -76,6 +76,9 @@ bench-export: setup
 
 bench-incremental: setup
 	$(PY) bench/incremental_bench.py --docs 1000000 --share 0.01
+
+bench-executors: setup
+	$(PY) bench/executors_bench.py --docs 200000
 
 clean:
 	rm -rf lake build spark-warehouse metastore_db derby.log

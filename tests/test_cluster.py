@@ -2,72 +2,25 @@
 started from the PySpark distribution) writes what local mode writes."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
+from infra.standalone import spark_home
+from infra.standalone import standalone as cluster
 from tests.conftest import CRAWL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent
-
-
-def wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    raise RuntimeError(f"{text!r} not in {path} (exit {proc.poll()}):\n" + (path.read_text()[-3000:] if path.exists() else ""))
-
-
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
     """spark://127.0.0.1:<port>: one master, one worker (2 cores, 3 GiB), stopped after the tests."""
-    work = tmp_path_factory.mktemp("standalone")
-    home = spark_home()
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-    port = free_port()
-    url = f"spark://127.0.0.1:{port}"
-    cls = str(home / "bin" / "spark-class")
-    procs = []
-    master_log, worker_log = work / "master.log", work / "worker.log"
-    try:
-        procs.append(subprocess.Popen([cls, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
-                                       str(port), "--webui-port", str(free_port())], env=env,
-                                      stdout=open(master_log, "w"), stderr=subprocess.STDOUT))
-        wait_for(master_log, "I have been elected leader", procs[0])
-        procs.append(subprocess.Popen([cls, "org.apache.spark.deploy.worker.Worker", url, "--cores", "2", "--memory",
-                                       "3g", "--webui-port", str(free_port()), "--work-dir", str(work / "worker")],
-                                      env=env, stdout=open(worker_log, "w"), stderr=subprocess.STDOUT))
-        wait_for(worker_log, "Successfully registered with master", procs[1])
+    with cluster(tmp_path_factory.mktemp("standalone"), workers=1, cores=2, memory="3g") as (url, env):
         yield url, env
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def submit(env: dict, url: str, stage: str, *args: str) -> str:
