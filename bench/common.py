@@ -99,6 +99,16 @@ def bench_config(lake_root, cores: int) -> dict:
                                    "spark.conf.spark.driver.memory=8g"])
 
 
+def nightly_config(lake_root, inputs: list, cores: int, **changes) -> dict:
+    """bench_config for `lakehouse nightly` over `inputs` as the dataset "bench" (licence
+    unknown kept, no export), with `changes` merged in."""
+    from jobs.common.config import updated
+
+    return updated(bench_config(lake_root, cores), {
+        "nightly": {"inputs": [{"dataset": "bench", "paths": [str(p) for p in inputs]}], "export": False},
+        "license": {"datasets": {"bench": {"unknown": "keep"}}}, **changes})
+
+
 def fresh_lake(root, name: str, cores: int):
     """(spark, lake, cfg) on an emptied lake folder `root`, with bench_config."""
     import shutil

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PeakMemory, bench_config, save  # noqa: E402
+from bench.common import PeakMemory, nightly_config, save  # noqa: E402
 from bench.incremental_bench import corpus  # noqa: E402
 
 STAGES = ["clean", "dedup"]
@@ -35,22 +35,18 @@ def nightly(lake_root: Path, inputs: list[Path], only: list[str], master: str | 
     run's seconds and rows, and what the lake holds afterwards."""
     from pyspark.sql import functions as F
 
-    from jobs.common.config import updated
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
     from jobs.nightly import run_nightly
 
-    cfg = updated(bench_config(lake_root, 2), {
-        "nightly": {"inputs": [{"dataset": "bench", "paths": [str(p) for p in inputs]}], "export": False},
-        "license": {"datasets": {"bench": {"unknown": "keep"}}}})
-    if master:
-        cfg = updated(cfg, {"spark": {"master": master, "conf": {
-            "spark.executor.cores": "1", "spark.executor.memory": executor_memory, "spark.ui.enabled": "false"}}})
+    on_cluster = {"spark": {"master": master, "conf": {
+        "spark.executor.cores": "1", "spark.executor.memory": executor_memory, "spark.ui.enabled": "false"}}}
+    cfg = nightly_config(lake_root, inputs, 2, **(on_cluster if master else {}))
     spark = get_spark(cfg, "bench-executors")
     lake = Lake(spark, cfg["lake"]["root"])
     lake.activate()
     since = datetime.now(UTC)
-    with PeakMemory(match="pyspark") as mem:
+    with PeakMemory() as mem:
         report = run_nightly(spark, lake, cfg, only=only)
     executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1   # less the driver
     if report["status"] != "succeeded":
@@ -78,6 +74,7 @@ def main() -> int:
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--layouts", default="1x1,2x1", help="WORKERSxCORES, comma-separated; the first is the base")
     ap.add_argument("--executor-memory", default="4g")
+    ap.add_argument("--worker-memory", default="5g", help="what each worker offers (>= the executor's memory)")
     ap.add_argument("--work", default="build/bench", help="where the corpus and the lakes go")
     args = ap.parse_args()
     from infra.standalone import standalone
@@ -98,8 +95,10 @@ def main() -> int:
         shutil.rmtree(lake, ignore_errors=True)
         shutil.copytree(base, lake)
         with standalone(work / f"standalone-{name}", workers=workers, cores=cores,
-                        memory=f"{int(args.executor_memory.rstrip('g')) + 1}g") as (url, _):
+                        memory=args.worker_memory) as (url, _):
             runs[name] = nightly(lake, [warcs], STAGES, url, args.executor_memory)
+        if runs[name]["executors"] != workers * cores:   # one core each: a late or lost executor is another layout
+            raise SystemExit(f"layout {name} ran on {runs[name]['executors']} executors, not {workers * cores}")
         print(name, json.dumps(runs[name]), flush=True)
     first = next(iter(runs))
     for name, r in runs.items():

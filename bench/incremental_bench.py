@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, PeakMemory, bench_config, save  # noqa: E402
+from bench.common import RESULTS, PeakMemory, nightly_config, save  # noqa: E402
 
 STAGES = ["ingest", "clean", "dedup", "pii", "tokenize"]
 
@@ -49,7 +49,6 @@ def run(lake_root: Path, inputs: list[Path], cores: int, fresh: bool) -> dict:
     """One nightly over `inputs`; per stage the run's seconds, bytes and rows."""
     from pyspark.sql import functions as F
 
-    from jobs.common.config import updated
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
     from jobs.nightly import run_nightly
@@ -57,9 +56,7 @@ def run(lake_root: Path, inputs: list[Path], cores: int, fresh: bool) -> dict:
 
     if fresh:
         shutil.rmtree(lake_root, ignore_errors=True)
-    cfg = updated(bench_config(lake_root, cores), {
-        "nightly": {"inputs": [{"dataset": "bench", "paths": [str(p) for p in inputs]}], "export": False},
-        "license": {"datasets": {"bench": {"unknown": "keep"}}}})
+    cfg = nightly_config(lake_root, inputs, cores)
     spark = get_spark(cfg, "bench-incremental")
     lake = Lake(spark, cfg["lake"]["root"])
     lake.activate()

@@ -31,7 +31,7 @@ def wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 120
         if proc.poll() is not None:
             break
         time.sleep(0.5)
-    tail = path.read_text()[-3000:] if path.exists() else ""
+    tail = path.read_text(errors="replace")[-3000:] if path.exists() else ""
     raise RuntimeError(f"{text!r} not in {path} (exit {proc.poll()}):\n{tail}")
 
 
