@@ -139,30 +139,33 @@ def write_parquet(docs, folder: Path, chunk: int = 50_000) -> Path:
     return folder
 
 
-def write_silver(spark, lake, docs, cores: int, **columns) -> None:
-    """Bench documents as silver.documents rows (lineage filled in). `docs`: a list of
+def write_silver(spark, lake, docs, cores: int, table: str = "silver.documents", **columns) -> None:
+    """Bench documents as rows of `table` (silver.documents, or silver.redacted_documents as
+    the PII stage leaves them: nothing found), lineage filled in. `docs`: a list of
     (doc_id, lang, text), or a folder written by `write_parquet`."""
     import tempfile
     from datetime import datetime
 
     from pyspark.sql import functions as F
 
-    from schemas.tables import SILVER_DOCUMENTS
+    from schemas.tables import table as table_spec
 
     if not isinstance(docs, Path):
         docs = write_parquet(docs, Path(tempfile.mkdtemp(prefix="bench-silver-")))
     now = datetime(2026, 11, 1, tzinfo=UTC)
     fixed = {"source_uri": "file:/bench", "dataset": "bench", "license": "CC0-1.0", "ingest_run_id": "bench",
-             "run_id": "bench", "stage": "clean", "processed_at": now, "pipeline_version": "bench", "host": None,
+             "run_id": "bench", "stage": "clean" if table == "silver.documents" else "pii", "processed_at": now, "pipeline_version": "bench", "host": None,
              "fetch_time": now, "title": None, "lang_score": 0.99, "quality_score": 0.5, "quality_tier": "mid",
-             "n_words": 0, "extractor": "none", **columns}
+             "n_words": 0, "extractor": "none", "pii_count": 0, "license_status": "allowed",
+             "pii_policy": "bench", **columns}
     derived = {"source_record": F.col("doc_id"), "content_sha256": F.col("doc_id"),
                "parent_ids": F.array().cast("array<string>"), "n_chars": F.length("text"),
+               "pii_types": F.array().cast("array<string>"),
                "url": F.concat(F.lit("https://h"), F.expr("cast(substr(doc_id, 2) AS bigint) % 997").cast("string"),
                                F.lit(".example/"), F.col("doc_id"))}
     src = spark.read.parquet(str(docs))
     cols = []
-    for f in SILVER_DOCUMENTS.fields:
+    for f in table_spec(table).schema.fields:
         if f.name in src.columns:
             c = F.col(f.name)
         elif f.name in derived:
@@ -170,4 +173,4 @@ def write_silver(spark, lake, docs, cores: int, **columns) -> None:
         else:
             c = F.lit(fixed.get(f.name))
         cols.append(c.cast(f.dataType).alias(f.name))
-    lake.merge_insert("silver.documents", src.select(*cols).repartition(cores * 4), check=False)
+    lake.merge_insert(table, src.select(*cols).repartition(cores * 4), check=False)

@@ -18,7 +18,6 @@ import logging
 import sys
 import time
 
-from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -26,6 +25,7 @@ from jobs.common.entry import dataset_stage_main, run_main
 from jobs.common.increment import source_rows
 from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, Timer, pipeline_version, reject_rows, write_rejects
+from schemas.lineage import LINEAGE_COLUMNS, lineage_checks, lineage_failures
 from tokenize_jobs import vocab as vocab_mod
 from tokenize_jobs.text import output_schema, tokenize_fn
 
@@ -72,13 +72,28 @@ def pending_text(lake: Lake, run: StageRun, cfg: dict, datasets: list[str] | Non
     return docs
 
 
-def count_tokens(lake: Lake, run_id: str, vocab_version: str) -> list[dict]:
-    """gold.token_counts rows for every tokenize run not counted yet (this one, or one killed
-    between its gold.tokens write and its count), each under its own run_id; returns this
-    run's rows. The pool's totals are the sum over runs."""
-    gold = lake.read("gold.tokens").where(F.col("vocab_version") == vocab_version)
+def uncounted_runs(lake: Lake, run_id: str) -> list[str]:
+    """This run and the earlier runs that may hold gold.tokens rows no gold.token_counts row
+    counts: those of a stage writing gold.tokens that did not succeed (killed or failed
+    between its write and its count; a run that succeeded counted its own) and have no
+    counts. From ops.runs (a row per run), so counting never scans gold.tokens whole."""
+    from jobs.stages import PIPELINE
+
+    writers = [s.name for s in PIPELINE if "gold.tokens" in s.writes]
+    runs = (lake.read("ops.runs").where(F.col("stage").isin(writers) & (F.col("status") != "succeeded")
+                                        & (F.col("run_id") != run_id)).select("run_id"))
     if lake.exists("gold.token_counts"):
-        gold = gold.join(lake.read("gold.token_counts").select("run_id").distinct(), "run_id", "left_anti")
+        runs = runs.join(lake.read("gold.token_counts").select("run_id"), "run_id", "left_anti")
+    return sorted({run_id, *(r.run_id for r in runs.distinct().collect())})
+
+
+def count_tokens(lake: Lake, run_id: str, vocab_version: str) -> list[dict]:
+    """gold.token_counts rows for every run not counted yet (this one, or one killed between
+    its gold.tokens write and its count), each under its own run_id; returns this run's
+    rows. Reads only those runs' rows: each run writes files of its own, which Delta's
+    run_id statistics let the scan skip. The pool's totals are the sum over runs."""
+    gold = lake.read("gold.tokens").where((F.col("vocab_version") == vocab_version)
+                                          & F.col("run_id").isin(uncounted_runs(lake, run_id)))
     counts = (gold.groupBy("run_id", "modality", F.coalesce("lang", F.lit("und")).alias("lang"), "dataset",
                            F.coalesce("quality_tier", F.lit("none")).alias("quality_tier"))
               .agg(F.count("*").alias("docs"), F.sum("n_tokens").alias("tokens"),
@@ -90,39 +105,43 @@ def count_tokens(lake: Lake, run_id: str, vocab_version: str) -> list[dict]:
 
 
 def run_tokenize(spark: SparkSession, lake: Lake, cfg: dict, datasets: list[str] | None = None) -> dict:
+    """Encode and write in one pass: the input is counted first (with its empty texts and the
+    carried lineage, one aggregation), then Delta's insert-only MERGE reads the encoder's
+    output once (it does not copy the source of an insert-only MERGE: materializeSourceTimeMs
+    ~0), and the counts come from the rows written."""
     t = cfg["tokenize"]
     with StageRun(lake, STAGE, cfg, {"datasets": datasets}) as run:
         run.inputs("gold.tokens")
         vocab = publish_vocab(lake, cfg)
         timer = Timer(run)
-        docs = pending_text(lake, run, cfg, datasets)
-        rows_in = docs.select("doc_id").count()      # counted from the input, not from the outcome
-        if t["partitions"]:
-            docs = docs.repartition(t["partitions"])
+        src = pending_text(lake, run, cfg, datasets).select(*CARRIED, "n_chars", "text")
+        empty = F.col("n_chars") == 0       # the PII stage's length of the text: the count reads no text
+        pre = src.agg(F.count("*").alias("n"), F.sum(F.when(empty, 1).otherwise(0)).alias("empty"),
+                      *lineage_checks(src, "gold.tokens", [c for c in CARRIED if c in LINEAGE_COLUMNS])
+                      ).collect()[0].asDict()
+        lineage_failures(pre, "gold.tokens")       # the columns gold.tokens adds are set below
+        rows_in, n_empty = pre["n"], pre["empty"] or 0      # counted from the input, not from the outcome
         t0 = time.monotonic()
-        src = docs.select(*CARRIED, "text")
-        encoded = (src.mapInArrow(tokenize_fn(vocab, t["threads"]), output_schema(src.schema))
-                   .persist(StorageLevel.MEMORY_AND_DISK))
-        try:
-            with timer("encode_seconds"):
-                stats = encoded.agg(F.count("*").alias("n"), F.sum(F.when(F.col("n_tokens") == 0, 1).otherwise(0))
-                                    .alias("empty"), F.sum("n_tokens").alias("tokens")).collect()[0]
-            n_out, n_empty, new_tokens = stats["n"], stats["empty"] or 0, stats["tokens"] or 0
-            with timer("write_seconds"):
-                rows = encoded.where("n_tokens > 0").select(
-                    *[c for c in CARRIED], F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
-                    F.current_timestamp().alias("processed_at"), F.lit(pipeline_version()).alias("pipeline_version"),
-                    F.lit("text").alias("modality"), F.lit(0).alias("segment"), "tokens", "n_tokens",
-                    F.lit(vocab.version).alias("vocab_version"))
-                written, kept = lake.insert_counted("gold.tokens", rows, n_out - n_empty, source_persisted=True)
-                rej = reject_rows(encoded.where("n_tokens = 0"), STAGE, run.run_id, F.lit("empty_text"),
-                                  F.lit("no tokens after encoding"))
-                rejected = write_rejects(lake, rej, n_empty, STAGE)
-            with timer("count_seconds"):
-                counts = count_tokens(lake, run.run_id, vocab.version) if lake.exists("gold.tokens") else []
-        finally:
-            encoded.unpersist()
+        todo = src.where(~empty)
+        if t["partitions"]:
+            todo = todo.repartition(t["partitions"])
+        with timer("encode_write_seconds"):
+            todo = todo.drop("n_chars")
+            rows = (todo.mapInArrow(tokenize_fn(vocab, t["threads"]), output_schema(todo.schema))
+                    .where("n_tokens > 0")      # never false for a non-empty text: a row lost shows in the count
+                    .select(*CARRIED, F.lit(run.run_id).alias("run_id"), F.lit(STAGE).alias("stage"),
+                            F.current_timestamp().alias("processed_at"),
+                            F.lit(pipeline_version()).alias("pipeline_version"), F.lit("text").alias("modality"),
+                            F.lit(0).alias("segment"), "tokens", "n_tokens",
+                            F.lit(vocab.version).alias("vocab_version")))
+            written, kept = lake.insert_counted("gold.tokens", rows, rows_in - n_empty, check=False)
+        with timer("reject_seconds"):
+            rej = reject_rows(src.where(empty), STAGE, run.run_id, F.lit("empty_text"), F.lit("no text to encode"))
+            rejected = write_rejects(lake, rej, n_empty, STAGE)
+        with timer("count_seconds"):
+            counts = count_tokens(lake, run.run_id, vocab.version) if lake.exists("gold.tokens") else []
         seconds = time.monotonic() - t0
+        new_tokens = sum(c["tokens"] for c in counts)
         by_mod: dict[str, int] = {}
         by_lang: dict[str, int] = {}
         for c in counts:

@@ -31,21 +31,35 @@ class LineageError(ValueError):
     """A data frame about to be written breaks the lineage contract."""
 
 
+def lineage_checks(df: DataFrame, table_name: str = "?", columns: list[str] | None = None) -> list:
+    """Aggregate expressions, one per lineage column (all, or those in `columns`), counting the
+    rows where it is null or an empty string, aliased `lineage:<column>`; LineageError if df
+    lacks one. For a stage that checks lineage in a pass it makes anyway (lineage_failures)."""
+    wanted = LINEAGE_COLUMNS if columns is None else columns
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise LineageError(f"{table_name}: lineage columns missing: {missing}")
+    checks = []
+    for f in LINEAGE_FIELDS:
+        if f.name not in wanted:
+            continue
+        bad = F.col(f.name).isNull()
+        if isinstance(f.dataType, StringType):
+            bad = bad | (F.length(F.col(f.name)) == 0)
+        checks.append(F.sum(F.when(bad, 1).otherwise(0)).alias(f"lineage:{f.name}"))
+    return checks
+
+
+def lineage_failures(row: dict, table_name: str = "?") -> None:
+    """Raise LineageError for the non-zero `lineage:` counts of an aggregated row."""
+    empty = {k.split(":", 1)[1]: v for k, v in row.items() if k.startswith("lineage:") and v}
+    if empty:
+        raise LineageError(f"{table_name}: lineage columns with null/empty values (rows): {empty}")
+
+
 def check_lineage(df: DataFrame, table_name: str = "?") -> None:
     """Raise LineageError unless every lineage column is present and filled in every row.
 
     One aggregation pass: counts nulls (and empty strings) per column.
     """
-    missing = [c for c in LINEAGE_COLUMNS if c not in df.columns]
-    if missing:
-        raise LineageError(f"{table_name}: lineage columns missing: {missing}")
-    checks = []
-    for f in LINEAGE_FIELDS:
-        bad = F.col(f.name).isNull()
-        if isinstance(f.dataType, StringType):
-            bad = bad | (F.length(F.col(f.name)) == 0)
-        checks.append(F.sum(F.when(bad, 1).otherwise(0)).alias(f.name))
-    row = df.agg(*checks).collect()[0].asDict()
-    empty = {k: v for k, v in row.items() if v}
-    if empty:
-        raise LineageError(f"{table_name}: lineage columns with null/empty values (rows): {empty}")
+    lineage_failures(df.agg(*lineage_checks(df, table_name)).collect()[0].asDict(), table_name)

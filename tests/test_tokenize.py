@@ -97,3 +97,50 @@ def test_tokenize_rerun_is_idempotent_and_a_new_vocabulary_is_refused(tokenized,
         run_tokenize(spark, lake, other)
     failed = lake.read("ops.runs").where("stage = 'tokenize' AND status = 'failed'").count()
     assert failed == 1
+
+
+def test_a_run_killed_before_its_count_is_counted_by_the_next(tokenized, spark, tmp_path, monkeypatch):
+    """Counting reads only uncounted runs' rows (jobs/tokenize.py uncounted_runs): a run that
+    wrote gold.tokens and died before counting is counted by the next run, exactly once."""
+    import shutil
+
+    from delta.tables import DeltaTable
+
+    import jobs.tokenize as tk
+    from jobs.common.lake import Lake
+
+    src, _, first = tokenized
+    root = tmp_path / "lake"
+    shutil.copytree(src.root.removeprefix("file:"), root)
+    cfg = load_config("sample", TEST_OVERRIDES + [f"lake.root={root}"])
+    lake = Lake(spark, cfg["lake"]["root"])
+    lake.activate()
+    try:
+        some = [r.doc_id for r in lake.read("gold.tokens").select("doc_id").orderBy("doc_id").limit(20).collect()]
+        DeltaTable.forPath(spark, lake.path("gold.tokens")).delete(F.col("doc_id").isin(some))
+
+        def killed(*args, **kwargs):
+            raise RuntimeError("killed before the count")
+
+        monkeypatch.setattr(tk, "count_tokens", killed)
+        with pytest.raises(RuntimeError, match="killed before the count"):
+            tk.run_tokenize(spark, lake, cfg)
+        monkeypatch.undo()
+        gold = lake.read("gold.tokens")
+        dead = [r.run_id for r in gold.where(F.col("doc_id").isin(some)).select("run_id").distinct().collect()]
+        assert len(dead) == 1 and dead[0] != first["run_id"]
+        assert lake.read("ops.runs").where(F.col("run_id") == dead[0]).first().status == "failed"
+        written = gold.where(F.col("run_id") == dead[0]).agg(F.count("*"), F.sum("n_tokens")).first()
+        assert written[0] == 20
+        counts = lake.read("gold.token_counts")
+        assert counts.where(F.col("run_id") == dead[0]).count() == 0
+        again = tk.run_tokenize(spark, lake, cfg)
+        assert again["rows_in"] == 0 and again["new_tokens"] == 0
+        for _ in range(2):      # counted once: a later run adds nothing for it
+            got = (lake.read("gold.token_counts").where(F.col("run_id") == dead[0])
+                   .agg(F.sum("docs"), F.sum("tokens")).first())
+            assert (got[0], got[1]) == (20, written[1])
+            tk.run_tokenize(spark, lake, cfg)
+        assert dead[0] not in tk.uncounted_runs(lake, "this-run")
+    finally:
+        src.activate()
