@@ -10,7 +10,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-quality-eval bench-audio bench-image bench-video bench-export bench-incremental bench-executors clean
+.PHONY: setup sample test lint bench-crawl bench-ingest bench-tokenize bench-pii bench-clean-eval bench-quality-eval bench-audio bench-image bench-video bench-export bench-incremental bench-executors bench-memory clean
 
 setup: $(STAMP)
 
@@ -79,6 +79,9 @@ bench-incremental: setup
 
 bench-executors: setup
 	$(PY) bench/executors_bench.py --docs 200000
+
+bench-memory: setup
+	$(PY) bench/memory_bench.py --docs 100000,1000000,3000000
 
 clean:
 	rm -rf lake build spark-warehouse metastore_db derby.log

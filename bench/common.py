@@ -20,9 +20,8 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _tree_rss(pid: int, match: str | None = None) -> int:
-    """Resident bytes of a process and all its descendants (Linux /proc); with `match`, only
-    of those whose command line contains it (e.g. "pyspark" for the Python workers)."""
+def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
+    """({parent pid: child pids}, {pid: resident bytes}) of every process (Linux /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for d in os.listdir("/proc"):
@@ -36,6 +35,13 @@ def _tree_rss(pid: int, match: str | None = None) -> int:
             continue
         children.setdefault(ppid, []).append(int(d))
         rss[int(d)] = pages * os.sysconf("SC_PAGE_SIZE")
+    return children, rss
+
+
+def _tree_rss(pid: int, match: str | None = None) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc); with `match`, only
+    of those whose command line contains it (e.g. "pyspark" for the Python workers)."""
+    children, rss = _processes()
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
@@ -45,13 +51,35 @@ def _tree_rss(pid: int, match: str | None = None) -> int:
     return total
 
 
+def rss_by_role(pid: int) -> dict[str, int]:
+    """Resident bytes of a Spark driver's process tree by role: `driver` (the Python process
+    `pid`), `jvm` (java processes: the driver's JVM, in local mode the executors' too),
+    `python_workers` (all pyspark daemon/worker processes) and `python_worker_max` (the
+    largest one)."""
+    children, rss = _processes()
+    out = {"driver": rss.get(pid, 0), "jvm": 0, "python_workers": 0, "python_worker_max": 0}
+    stack = list(children.get(pid, []))
+    while stack:
+        p = stack.pop()
+        cmd = _cmdline(p)
+        if "java" in cmd.split(" ", 1)[0]:
+            out["jvm"] += rss.get(p, 0)
+        elif "pyspark" in cmd:
+            out["python_workers"] += rss.get(p, 0)
+            out["python_worker_max"] = max(out["python_worker_max"], rss.get(p, 0))
+        stack.extend(children.get(p, []))
+    return out
+
+
 class PeakMemory:
     """Samples the RSS of this process tree (driver, JVM, Python workers) while running;
-    `peak_matching`: of the processes whose command line contains `match`."""
+    `peak_matching`: of the processes whose command line contains `match`; `by_role`: each
+    role's own peak (rss_by_role), with `roles=True`."""
 
-    def __init__(self, interval: float = 0.25, match: str | None = None):
+    def __init__(self, interval: float = 0.25, match: str | None = None, roles: bool = False):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
         self.match, self.peak_matching = match, 0
+        self.roles, self.by_role = roles, {}
 
     def __enter__(self):
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -63,6 +91,9 @@ class PeakMemory:
             self.peak = max(self.peak, _tree_rss(os.getpid()))
             if self.match:
                 self.peak_matching = max(self.peak_matching, _tree_rss(os.getpid(), self.match))
+            if self.roles:
+                for k, v in rss_by_role(os.getpid()).items():
+                    self.by_role[k] = max(self.by_role.get(k, 0), v)
             time.sleep(self.interval)
 
     def __exit__(self, *exc):
