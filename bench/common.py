@@ -40,14 +40,18 @@ def _processes() -> tuple[dict[int, list[int]], dict[int, int]]:
 
 def _tree_rss(pid: int, match: str | None = None) -> int:
     """Resident bytes of a process and all its descendants (Linux /proc); with `match`, only
-    of those whose command line contains it (e.g. "pyspark" for the Python workers)."""
+    of those whose command line contains it (e.g. "pyspark" for the Python workers). A java
+    child of a java process is the JVM forking a command (Hadoop's Shell, before its exec):
+    it shows the JVM's pages a second time and is not counted."""
     children, rss = _processes()
-    total, stack = 0, [pid]
+    total, stack = 0, [(pid, False)]
     while stack:
-        p = stack.pop()
-        if match is None or match in _cmdline(p):
+        p, under_java = stack.pop()
+        cmd = _cmdline(p)
+        java = "java" in cmd.split(" ", 1)[0]
+        if (match is None or match in cmd) and not (java and under_java):
             total += rss.get(p, 0)
-        stack.extend(children.get(p, []))
+        stack.extend((c, java) for c in children.get(p, []))
     return total
 
 
@@ -55,19 +59,20 @@ def rss_by_role(pid: int) -> dict[str, int]:
     """Resident bytes of a Spark driver's process tree by role: `driver` (the Python process
     `pid`), `jvm` (java processes: the driver's JVM, in local mode the executors' too),
     `python_workers` (all pyspark daemon/worker processes) and `python_worker_max` (the
-    largest one)."""
+    largest one). Forks of the JVM are not counted (_tree_rss)."""
     children, rss = _processes()
     out = {"driver": rss.get(pid, 0), "jvm": 0, "python_workers": 0, "python_worker_max": 0}
-    stack = list(children.get(pid, []))
+    stack = [(p, False) for p in children.get(pid, [])]
     while stack:
-        p = stack.pop()
+        p, under_java = stack.pop()
         cmd = _cmdline(p)
-        if "java" in cmd.split(" ", 1)[0]:
-            out["jvm"] += rss.get(p, 0)
+        java = "java" in cmd.split(" ", 1)[0]
+        if java:
+            out["jvm"] += 0 if under_java else rss.get(p, 0)   # a java child of the JVM: a fork
         elif "pyspark" in cmd:
             out["python_workers"] += rss.get(p, 0)
             out["python_worker_max"] = max(out["python_worker_max"], rss.get(p, 0))
-        stack.extend(children.get(p, []))
+        stack.extend((c, java) for c in children.get(p, []))
     return out
 
 
