@@ -37,6 +37,7 @@ from jobs.common.media import (
     count_and_record,
     land_segments,
     pending_representatives,
+    rows_of,
     rule_rejects,
     tokens_schema,
 )
@@ -86,9 +87,12 @@ def check_config(cfg: dict) -> None:
 
 
 def pending_files(lake: Lake, datasets: list[str] | None) -> DataFrame:
+    """Ids of the audio files with neither segments nor a reject of this stage (ids only: the
+    anti-joins never shuffle the bytes)."""
     files = lake.read("bronze.media").where(F.col("media_type") == "audio")
     if datasets:
         files = files.where(F.col("dataset").isin(datasets))
+    files = files.select("doc_id")
     if lake.exists(SEGMENTS):
         files = files.join(lake.read(SEGMENTS).select(F.col("parent_ids")[0].alias("doc_id")).distinct(),
                            "doc_id", "left_anti")
@@ -100,14 +104,13 @@ def pending_files(lake: Lake, datasets: list[str] | None) -> DataFrame:
 
 def segment_files(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, datasets) -> dict:
     a = cfg["audio"]
-    todo = pending_files(lake, datasets).select(*FILE_COLUMNS)
-    parents = todo.select("doc_id").localCheckpoint()    # fixed now: the writes below change what is pending
+    parents = pending_files(lake, datasets).localCheckpoint()    # fixed now: the writes below change what is pending
     files_in = parents.count()
     if not files_in:
         return {"files_in": 0, "files_segmented": 0, "files_rejected": 0, "segments": 0}
     n_tasks = a["partitions"] or min(files_in, spark.sparkContext.defaultParallelism * 4)
     analyze = analyze_fn(params_from_config(a), rules_from_config(a["rules"]))
-    out = (todo.join(parents, "doc_id", "left_semi").repartition(n_tasks)
+    out = (rows_of(lake, parents, files_in, FILE_COLUMNS, a["broadcast_ids"]).repartition(n_tasks)
            .mapInArrow(analyze, from_arrow_schema(SEGMENT_ROWS))
            .localCheckpoint())     # computed once, no lineage: what is pending changes as the writes land
     got = land_segments(lake, run, STAGE, "audio", out, parents, files_in, a["error_budget"], ERROR_REASONS)
@@ -160,12 +163,10 @@ def tokenize_segments(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun,
     n_seg = seg.count() if seg is not None else 0
     if not n_seg:
         return {"segments_to_tokenize": 0, "token_rows": 0, "new_tokens": 0}
-    files = lake.read("bronze.media").select(F.col("doc_id").alias("parent"), "content")
-    per_file = (seg.select(F.col("parent_ids")[0].alias("parent"), "source_uri",
-                           F.struct("doc_id", "start_s", "end_s").alias("s"))
-                .groupBy("parent", "source_uri").agg(F.collect_list("s").alias("segments"))
-                .join(files, "parent"))
+    per_file = (seg.select(F.col("parent_ids")[0].alias("doc_id"), F.struct("doc_id", "start_s", "end_s").alias("s"))
+                .groupBy("doc_id").agg(F.collect_list("s").alias("segments")).localCheckpoint())
     n_files = per_file.count()
+    per_file = rows_of(lake, per_file, n_files, ["doc_id", "source_uri", "content"], a["broadcast_ids"], "inner")
     tp = TokenParams(a["tokenizer"], vocab.manifest, a["file"]["chunk_s"])
     out = (per_file.repartition(a["partitions"] or min(n_files, spark.sparkContext.defaultParallelism * 4))
            .mapInArrow(tokens_fn(tp), tokens_schema(TOKENS))

@@ -149,7 +149,7 @@ def analyze_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
         return {"images_in": 0, "images_kept": 0, "images_rejected": 0}
     lid = str(lid_path(i["lid_model"] or cfg["clean"]["lid"]["model"]))
     spark.sparkContext.addFile(lid)
-    todo = rows_of(lake, parents, n_in, READ_COLUMNS)
+    todo = rows_of(lake, parents, n_in, READ_COLUMNS, i["broadcast_ids"])
     if i["partitions"]:
         todo = todo.repartition(i["partitions"])
     measured = todo.mapInArrow(measure_fn(i["file"]["max_pixels"]), from_arrow_schema(MEASURED))
@@ -225,7 +225,7 @@ def tokenize_images(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, d
         return {"images_to_tokenize": 0, "token_rows": 0, "new_tokens": 0}
     folder = tokenizer_folder(cfg)
     todo = rows_of(lake, seg.select("doc_id"), n_seg, ["doc_id", "source_uri", "source_record", "content",
-                                                        "source_offset"])
+                                                        "source_offset"], i["broadcast_ids"])
     tp = TokenParams(i["tokenizer"], folder, vocab.manifest, i["file"]["max_pixels"])
     with arrow_batch_rows(spark, i["arrow_batch_rows"]):
         out = (todo.repartition(i["partitions"] or min(n_seg, spark.sparkContext.defaultParallelism * 4))

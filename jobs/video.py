@@ -110,7 +110,7 @@ def cut_shots(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, dataset
     n_in = parents.count()
     if not n_in:
         return {"videos_in": 0, "videos_cut": 0, "videos_rejected": 0, "shots": 0}
-    todo = rows_of(lake, parents, n_in, FILE_COLUMNS)
+    todo = rows_of(lake, parents, n_in, FILE_COLUMNS, v["broadcast_ids"])
     n_tasks = v["partitions"] or min(n_in, spark.sparkContext.defaultParallelism * 4)
     out = (todo.repartition(n_tasks)
            .mapInArrow(analyze_fn(params_from_config(v), rules_from_config(v["rules"])), from_arrow_schema(SHOT_ROWS))
@@ -173,8 +173,7 @@ def tokenize_shots(spark: SparkSession, lake: Lake, cfg: dict, run: StageRun, da
                  .groupBy("doc_id").agg(F.collect_list("s").alias("shots")).localCheckpoint())
     n_videos = per_video.count()
     n_sound = seg.where(F.col("signals")["has_audio"] > 0).count()
-    todo = rows_of(lake, per_video.select("doc_id"), n_videos, ["doc_id", "source_uri", "content"]).join(
-        F.broadcast(per_video), "doc_id")
+    todo = rows_of(lake, per_video, n_videos, ["doc_id", "source_uri", "content"], v["broadcast_ids"], "inner")
     tp = TokenParams(v["tokens"], cfg["image"]["tokenizer"], tokenizer_folder(cfg), cfg["audio"]["tokenizer"],
                      vocab.manifest, cfg["audio"]["file"]["chunk_s"])
     out = (todo.repartition(v["partitions"] or min(n_videos, spark.sparkContext.defaultParallelism * 4))

@@ -31,6 +31,13 @@ def _d(default, description: str):
     return Field(default, description=description)
 
 
+def _broadcast_ids(what: str):
+    """A media stage's limit on the ids it broadcasts to fetch bronze.media rows (jobs/common/media.py rows_of)."""
+    return Field(2_000_000, ge=0, description=f"runs with at most this many pending {what} ship their ids (~40 B "
+                                              "each) to every task that reads bronze.media, so the media bytes "
+                                              "are never shuffled; above, the join shuffles the bytes too")
+
+
 # -- lake and Spark ----------------------------------------------------------------------------
 class LakeConfig(Section):
     root: str = _d("./lake", "a local folder, s3a://bucket/prefix or hdfs://...")
@@ -473,6 +480,7 @@ class AudioConfig(Section):
     near_dup: AudioNearDup = _d(AudioNearDup, "audio near-duplicates")
     tokenizer: AudioTokenizer = _d(AudioTokenizer, "the RVQ codec")
     partitions: int | None = Field(None, gt=0, description="spread the pending files over this many tasks")
+    broadcast_ids: int = _broadcast_ids("files (or representatives' files)")
     error_budget: ErrorBudget = _d(ErrorBudget, "audio_error (the library failing) share that fails the run")
 
 
@@ -524,6 +532,7 @@ class ImageConfig(Section):
     partitions: int | None = Field(None, gt=0, description="repartition the pending images over this many tasks "
                                                            "(null: the scan's partitions; the bytes are not shuffled)")
     arrow_batch_rows: int = Field(256, gt=0, description="rows per Arrow batch while image bytes go to Python")
+    broadcast_ids: int = _broadcast_ids("images (or representatives)")
     error_budget: ErrorBudget = _d(ErrorBudget, "image_error (the library failing) share that fails the run")
 
 
@@ -590,6 +599,7 @@ class VideoConfig(Section):
     tokens: VideoTokens = _d(VideoTokens, "frame sampling and the time-slice layout")
     audio: VideoAudio = _d(VideoAudio, "the audio track's speech signals")
     partitions: int | None = Field(None, gt=0, description="spread the pending videos over this many tasks")
+    broadcast_ids: int = _broadcast_ids("videos")
     error_budget: ErrorBudget = _d(ErrorBudget, "video_error (the library failing) share that fails the run")
 
 

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs.audio import run_audio
 from jobs.common.lake import Lake
+from jobs.common.media import rows_of
 from jobs.ingest import run_ingest
 from quality_models.speech import encode_file, speech, write_wav
 from tests import conftest
@@ -173,6 +174,29 @@ def test_a_rerun_changes_nothing(audio):
     assert {t: lake.fingerprint(t) for t in TABLES} == audio["snapshot"]
 
 
+def test_media_bytes_are_fetched_by_a_broadcast_of_the_ids_up_to_the_limit(audio):
+    """rows_of ships the ids to the bronze.media scan (no shuffle of the bytes) up to the stage's
+    broadcast_ids; above, a shuffle join, with the same rows."""
+    lake = audio["lake"]
+    spark = lake.spark
+    ids = lake.read("bronze.media").select("doc_id").localCheckpoint()
+    n = ids.count()
+    key = "spark.sql.autoBroadcastJoinThreshold"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "-1")      # only the limit decides
+    try:
+        plans, rows = {}, {}
+        for limit in (n, n - 1):
+            df = rows_of(lake, ids, n, ["doc_id", "content_sha256"], limit)
+            rows[limit] = sorted(df.collect())
+            plans[limit] = df._jdf.queryExecution().executedPlan().toString()
+    finally:
+        spark.conf.set(key, before)
+    assert "BroadcastHashJoin" in plans[n] and "SortMergeJoin" not in plans[n]
+    assert "BroadcastHashJoin" not in plans[n - 1]
+    assert len(rows[n]) == n == audio["ingest"]["kept"] and rows[n] == rows[n - 1]
+
+
 def test_a_killed_run_resumes_to_the_same_tables(audio, lake_at, tmp_path):
     """`lakehouse audio` killed (SIGKILL) once its segments are written; the next run finishes."""
     lake, cfg = lake_at(tmp_path / "lake")
@@ -191,7 +215,8 @@ def test_a_killed_run_resumes_to_the_same_tables(audio, lake_at, tmp_path):
     lake.activate()
     assert lake.read("ops.runs").where("stage = 'audio' AND status = 'running'").count() == 1
     assert not lake.exists("gold.tokens") or lake.read("gold.tokens").count() < audio["first"]["token_rows"]
-    done = run_audio(lake.spark, lake, cfg)
+    # resumed with shuffle joins to bronze.media: the same tables as the broadcast ones
+    done = run_audio(lake.spark, lake, {**cfg, "audio": {**cfg["audio"], "broadcast_ids": 0}})
     # the segmented files are not redone; the two rejected ones are, unless their rejects landed before the kill
     assert done["files_segmented"] == 0 and done["files_in"] == done["files_rejected"] <= 2
     assert {t: lake.fingerprint(t) for t in TABLES} == audio["snapshot"]

@@ -13,7 +13,6 @@ from jobs.common.lake import Lake
 from jobs.common.runs import StageRun, check_error_budget, pipeline_version, reject_rows, write_rejects
 
 SEGMENTS = "silver.media_segments"
-BROADCAST_IDS = 2_000_000
 
 
 def rule_rejects(lake: Lake, run: StageRun, stage: str, media_type: str) -> int:
@@ -56,11 +55,14 @@ def tokens_schema(arrow: pa.Schema) -> StructType:
                        for f in from_arrow_schema(arrow).fields])
 
 
-def rows_of(lake: Lake, ids: DataFrame, n: int, columns: list[str]) -> DataFrame:
-    """bronze.media rows of `ids` (n of them), joined without shuffling their bytes: the ids are
-    broadcast up to BROADCAST_IDS (~80 MB), beyond which the join shuffles."""
-    ids = F.broadcast(ids) if n <= BROADCAST_IDS else ids
-    return lake.read("bronze.media").join(ids, "doc_id", "left_semi").select(*columns)
+def rows_of(lake: Lake, ids: DataFrame, n: int, columns: list[str], broadcast_ids: int,
+            how: str = "left_semi") -> DataFrame:
+    """bronze.media's `columns` (doc_id among them) of the rows of `ids` (n of them, keyed by
+    doc_id; how="inner" keeps their other columns too), joined without shuffling the bytes: `ids`
+    is broadcast up to `broadcast_ids` rows (the stage's config key), beyond which the join
+    shuffles both sides."""
+    ids = F.broadcast(ids) if n <= broadcast_ids else ids
+    return lake.read("bronze.media").select(*columns).join(ids, "doc_id", how)
 
 
 def segment_rows(out: DataFrame, run_id: str, stage: str, media_type: str) -> DataFrame:
