@@ -4,8 +4,11 @@
 
 Reports, on the same files: (1) fastwarc alone in one process (parse + read payloads),
 (2) the project's WARC reader alone in one process (parse, decode, hash, license), and
-(3) the whole ingest stage through Spark local[cores] into Delta (MERGE, rejects, run row),
-as records/s and MB/s (compressed input) per core, with peak memory of the process tree.
+(3) the reader through Spark alone: the stage's parse (`mapInArrow` over the planned file
+bins) into Spark's noop sink, local[cores], so the Arrow hand-over is in it and no cache or
+Delta write is, and (4) the whole ingest stage through Spark local[cores] into Delta (MERGE,
+rejects, run row), as records/s and MB/s (compressed input) per core, with peak memory of
+the process tree.
 """
 from __future__ import annotations
 
@@ -60,6 +63,24 @@ def project_reader(files: list[Path]) -> dict:
     return {"records": n, "seconds": time.monotonic() - t}
 
 
+def spark_parse(files_dir: Path, cores: int) -> dict:
+    """The stage's parse alone: file listing, bins, the reader in mapInArrow, into the noop sink."""
+    from jobs.common.config import defaults
+    from jobs.common.spark import get_spark
+    from pipelines.ingest import context_from_config, list_inputs, parse_files
+
+    cfg = bench_config(files_dir.parent / "lake-noop", cores)
+    spark = get_spark(cfg, "bench-ingest-parse")
+    ctx = context_from_config(defaults(), "bench", "bench")
+    files = list_inputs(spark, [str(files_dir)], "bench")
+    parse_files(spark, files[:1], ctx).write.format("noop").mode("overwrite").save()   # warm the workers
+    t = time.monotonic()
+    parse_files(spark, files, ctx).write.format("noop").mode("overwrite").save()
+    secs = time.monotonic() - t
+    spark.stop()
+    return {"seconds": secs}
+
+
 def spark_stage(files_dir: Path, lake_root: Path, cores: int) -> dict:
     from jobs.common.lake import Lake
     from jobs.common.spark import get_spark
@@ -96,6 +117,7 @@ def main() -> int:
 
     raw = raw_fastwarc(files)
     own = project_reader(files)
+    parse = spark_parse(files[0].parent, args.cores)
     stage = spark_stage(files[0].parent, work / "lake", args.cores)
     n = stage["rows_in"]
     per_core = lambda recs, secs, cores: recs / secs / cores  # noqa: E731
@@ -105,6 +127,8 @@ def main() -> int:
                            "mb_per_s": round(mb / raw["seconds"], 1)},
         "reader_1proc": {"records_per_s": round(own["records"] / own["seconds"]),
                          "mb_per_s": round(mb / own["seconds"], 1)},
+        "spark_parse": {"records_per_s_per_core": round(per_core(own["records"], parse["seconds"], args.cores)),
+                        "seconds": round(parse["seconds"], 1)},
         "spark_stage": {
             "records_per_s_per_core": round(per_core(n, stage["stage_seconds"], args.cores)),
             "mb_per_s_per_core": round(mb / stage["stage_seconds"] / args.cores, 2),
@@ -117,6 +141,8 @@ def main() -> int:
         result["spark_stage"]["records_per_s_per_core"] / result["fastwarc_1proc"]["records_per_s"], 3)
     result["ratio_stage_per_core_vs_reader"] = round(
         result["spark_stage"]["records_per_s_per_core"] / result["reader_1proc"]["records_per_s"], 3)
+    result["ratio_parse_per_core_vs_reader"] = round(
+        result["spark_parse"]["records_per_s_per_core"] / result["reader_1proc"]["records_per_s"], 3)
     print(json.dumps(result, indent=2))
     print(f"saved {save('ingest', result)}")
     return 0
